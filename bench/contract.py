@@ -11,9 +11,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from bench.config import DEVICE_KINDS  # noqa: F401 - re-exported for implementations
 from bench.specs import ModelSpec
-
-DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu")
 
 
 class Unsupported(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import build
+from framework_fixtures import build
 
 from bench import reference
 from bench.specs import MODELS

@@ -1,0 +1,201 @@
+"""Run records: one JSON file per run under ``results/runs/``, written atomically.
+
+Standard library only (the noxfile writes records for frameworks whose environment failed).
+A record is written to a temporary file in the same directory, flushed, fsync'ed and renamed, so a
+crash or SIGKILL at any moment leaves either the whole record or none (never half of one).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "failed", "skipped")
+REQUIRED_FIELDS = ("schema_version", "run_id", "status", "framework", "model", "device", "config")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp, seconds precision."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def runs_dir(results: str | os.PathLike) -> Path:
+    """Where the records live inside a results directory."""
+    return Path(results) / "runs"
+
+
+def new_run_id(config: dict[str, Any]) -> str:
+    """A unique, sortable, readable id: framework-model-device-mode-seed-time-random."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    parts = [config["framework"], config["model"], config["device"], config["mode"], f"s{config['seed']}"]
+    return "-".join(parts + [stamp, os.urandom(3).hex()])
+
+
+def write_atomic(path: Path, payload: dict[str, Any]) -> Path:
+    """Write JSON to ``path`` via a temp file + fsync + rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=True, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_record(results: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Validate and write one record; return its path."""
+    problems = validate(record)
+    if problems:
+        raise ValueError(f"refusing to write an invalid record: {problems[0]}")
+    return write_atomic(runs_dir(results) / f"{record['run_id']}.json", record)
+
+
+def validate(record: Any) -> list[str]:
+    """Return what is wrong with a record (empty when it is usable)."""
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    if record.get("schema_version") != SCHEMA_VERSION:
+        return [f"schema_version {record.get('schema_version')!r}, this framebench reads {SCHEMA_VERSION}"]
+    missing = [name for name in REQUIRED_FIELDS if name not in record]
+    if missing:
+        return [f"missing field(s): {', '.join(missing)}"]
+    if record["status"] not in STATUSES:
+        return [f"status {record['status']!r} is not one of {', '.join(STATUSES)}"]
+    if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
+        return ["an ok record without metrics"]
+    if record["status"] != "ok" and not record.get("reason"):
+        return [f"a {record['status']} record without a reason"]
+    return []
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A file in runs/ that could not be used, and why."""
+
+    path: str
+    reason: str
+
+
+def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """Read every record under the given results directories; bad files are listed, not fatal."""
+    records, unreadable = [], []
+    for results in results_dirs:
+        for path in sorted(runs_dir(results).glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                unreadable.append(Unreadable(str(path), f"invalid JSON: {str(exc).splitlines()[0]}"))
+                continue
+            problems = validate(record)
+            if problems:
+                unreadable.append(Unreadable(str(path), problems[0]))
+                continue
+            record["_path"] = str(path)
+            records.append(record)
+    return records, unreadable
+
+
+def completed_keys(results: str | os.PathLike) -> set[str]:
+    """Configuration keys that already have an ``ok`` record (for --resume)."""
+    records, _ = load_records(results)
+    return {r["config_key"] for r in records if r["status"] == "ok" and r.get("config_key")}
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_info() -> list[dict[str, str]]:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gpus = []
+    for line in out.stdout.strip().splitlines():
+        name, driver, memory = (part.strip() for part in line.split(",", 2))
+        gpus.append({"name": name, "driver": driver, "memory": memory})
+    return gpus
+
+
+def environment() -> dict[str, Any]:
+    """Where a run happened: Python, OS, CPU, GPU, host, framebench commit."""
+    commit = _git("rev-parse", "HEAD")
+    # results/ changes with every run; only code changes make the tree "dirty".
+    status = _git("status", "--porcelain", "--", ".", ":(exclude)results")
+    return {
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu_model": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "host_id": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12],
+        "gpus": _gpu_info(),
+        "framebench_commit": commit,
+        "framebench_dirty": bool(status) if status is not None else None,
+    }
+
+
+def base_record(config: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
+    """The fields every record has, before the run's outcome is known."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id or new_run_id(config),
+        "config_key": None,
+        "status": None,
+        "reason": None,
+        "log_path": None,
+        "started_at": utc_now(),
+        "finished_at": None,
+        "framework": {"name": config["framework"], "mode": config["mode"], "versions": {}, "settings": {}},
+        "model": {"name": config["model"]},
+        "device": {"kind": config["device"], "name": None},
+        "config": {k: v for k, v in config.items() if k != "data_dir"},
+        "data": None,
+        "metrics": None,
+        "curve": [],
+        "environment": environment(),
+    }
+
+
+def outcome_record(
+    config: dict[str, Any], status: str, reason: str, config_key: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A complete failed/skipped record for a run that produced no measurements."""
+    record = base_record(config)
+    record.update(status=status, reason=reason, config_key=config_key, finished_at=utc_now(), **extra)
+    return record

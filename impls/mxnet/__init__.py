@@ -1,0 +1,118 @@
+"""MXNet Gluon behind the common contract: ``HybridSequential`` models, hybridized or imperative.
+
+MXNet reads its threading environment once, when it is imported, so this module does not import
+mxnet: ``GluonFramework(threads)`` sets the environment first and then imports ``impls.mxnet.gluon``
+(the module with the mxnet code). In a process where mxnet was already imported, the threading
+that process started with stays in effect; ``settings()`` reports what really applies.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bench.contract import Unsupported
+from bench.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from impls.mxnet.gluon import GluonModel
+
+# What mxnet reads at import; threads are filled in per instance. Declared numerics: true fp32
+# (no tensor-core/TF32 math on the GPU), one engine worker thread for the CPU (inter-op = 1).
+FIXED_ENV = {
+    "MXNET_CPU_WORKER_NTHREADS": "1",
+    "MXNET_CUDA_ALLOW_TENSOR_CORE": "0",
+    "MXNET_CUDA_TENSOR_OP_MATH_ALLOW_CONVERSION": "0",
+}
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# The environment mxnet was imported with by this package (None: not imported by us).
+_import_env: dict[str, str] | None = None
+
+
+def _import_mxnet(threads: int) -> tuple[ModuleType, dict[str, str]]:
+    """Set the threading environment, then import the mxnet code (once per process).
+
+    Returns the ``impls.mxnet.gluon`` module and the environment mxnet was imported with.
+    """
+    global _import_env
+    if _import_env is None:
+        if "mxnet" in sys.modules:
+            warnings.warn(
+                "mxnet was imported before GluonFramework; its threading environment "
+                "(OMP_NUM_THREADS, MXNET_CPU_WORKER_NTHREADS) is whatever that import saw",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        else:
+            os.environ.update({var: str(threads) for var in THREAD_VARS})
+            os.environ.update(FIXED_ENV)
+        _import_env = {var: os.environ.get(var, "") for var in (*THREAD_VARS, *FIXED_ENV)}
+    elif _import_env.get("OMP_NUM_THREADS") != str(threads):
+        warnings.warn(
+            f"mxnet is already running with OMP_NUM_THREADS={_import_env.get('OMP_NUM_THREADS')}; "
+            f"threads={threads} cannot take effect in this process",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    from impls.mxnet import gluon
+
+    return gluon, dict(_import_env)
+
+
+class GluonFramework:
+    """MXNet Gluon behind the common contract."""
+
+    NAME: ClassVar[str] = "mxnet"
+    MODES: ClassVar[tuple[str, ...]] = ("hybrid", "imperative")
+
+    def __init__(self, threads: int) -> None:
+        self._gluon, self._env = _import_mxnet(threads)
+
+    def versions(self) -> dict[str, str]:
+        """Framework and backend versions."""
+        return self._gluon.versions()
+
+    def devices(self) -> list[str]:
+        """CPU always; GPU when this mxnet build sees one."""
+        return ["cpu", "gpu"] if self._gluon.num_gpus() > 0 else ["cpu"]
+
+    def device_name(self, device: str) -> str:
+        """GPU model name, or 'cpu'."""
+        self._gluon.context(device)  # raises Unsupported for a device this environment lacks
+        return self._gluon.gpu_name() if device == "gpu" else "cpu"
+
+    def _intra_op_threads(self) -> int:
+        try:
+            return int(self._env.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+        except ValueError:  # a malformed value in a pre-existing environment
+            return os.cpu_count() or 1
+
+    def settings(self, device: str, mode: str) -> dict[str, Any]:
+        """Threading and numerics in effect."""
+        return {
+            "intra_op_threads": self._intra_op_threads(),
+            "inter_op_threads": int(self._env.get("MXNET_CPU_WORKER_NTHREADS") or 1),
+            "dtype": "float32",
+            "tf32": self._env.get("MXNET_CUDA_ALLOW_TENSOR_CORE", "1") != "0" and device == "gpu",
+            "mode": mode,
+            "hybridized": mode == "hybrid",
+            "engine": os.environ.get("MXNET_ENGINE_TYPE") or "ThreadedEnginePerDevice",
+        }
+
+    def build(self, spec: ModelSpec, device: str, mode: str) -> GluonModel:
+        """Build the model on the device."""
+        if mode not in self.MODES:
+            raise Unsupported(f"mxnet has no mode {mode!r}; choose one of: {', '.join(self.MODES)}")
+        return self._gluon.build(spec, device, hybridize=mode == "hybrid")
+
+    def peak_gflops(self, device: str) -> dict[str, Any]:
+        """Time a large fp32 matrix product (best of several) on the device."""
+        return self._gluon.peak_gflops(device)
+
+    def peak_device_memory_bytes(self, device: str) -> int | None:
+        """GPU memory held (an upper bound of the peak, see gluon.device_memory_in_use); None on CPU."""
+        return self._gluon.device_memory_in_use(device)

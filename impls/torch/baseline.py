@@ -1,0 +1,54 @@
+"""A plain idiomatic PyTorch training loop: what our harness path is compared against for speed.
+
+Written the way a tutorial would (d2l style), with the data already in tensors: index a batch,
+forward, ``cross_entropy``, ``zero_grad``, ``backward``, ``step``. No metrics, no device-side
+accumulation: the least work a training loop can do.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.specs import ModelSpec
+from impls.torch import TorchModel
+
+
+def plain_train(
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+) -> list[float]:
+    """Train from ``weights`` with a textbook loop; return wall seconds per epoch."""
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    holder = TorchModel(spec, dev, "eager")  # only to build the same nn.Sequential and load weights
+    holder.set_weights(weights)
+    net = holder.net
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    x, y = torch.from_numpy(images).to(dev), torch.from_numpy(labels).to(dev)
+    generator = torch.Generator().manual_seed(seed)
+    seconds = []
+    for _ in range(epochs):
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        perm = torch.randperm(len(y), generator=generator).to(dev)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
+    return seconds

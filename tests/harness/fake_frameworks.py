@@ -1,0 +1,128 @@
+"""Test-only frameworks behind the real contract, built on the NumPy oracle (no DL framework needed).
+
+Registered for a test through $FRAMEBENCH_EXTRA_FRAMEWORKS. ``numpy`` genuinely trains (float64
+oracle; fast enough for the MLP); the others inject faults: a native crash, a slow epoch (to be
+killed), a Python exception, and a framework with a GPU it cannot use.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench import reference
+from bench.contract import EpochStats, EvalStats, Unsupported
+from bench.specs import ModelSpec
+
+
+class NumpyModel:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.weights = {k: v.astype(np.float64) for k, v in spec.initial_weights(0).items()}
+
+    def set_weights(self, weights):
+        self.weights = {k: np.asarray(v, np.float64).copy() for k, v in weights.items()}
+
+    def get_weights(self):
+        return {k: v.astype(np.float32) for k, v in self.weights.items()}
+
+    def put(self, images, labels):
+        return images, labels
+
+    def train_epoch(self, data, order, batch_size, lr):
+        images, labels = data
+        loss_sum = correct = 0.0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            loss, logits, grads = reference.loss_and_grads(self.spec, self.weights, images[idx], labels[idx])
+            for k in self.weights:
+                self.weights[k] -= lr * grads[k]
+            loss_sum += loss * len(idx)
+            correct += float((logits.argmax(1) == labels[idx]).sum())
+        return EpochStats(loss_sum / len(order), correct / len(order))
+
+    def evaluate(self, data):
+        logits = self.logits(data)
+        loss, _ = reference.softmax_cross_entropy(logits, data[1])
+        return EvalStats(loss, float((logits.argmax(1) == data[1]).mean()))
+
+    def logits(self, data):
+        return reference.forward(self.spec, self.weights, data[0])[0].astype(np.float32)
+
+    def sync(self):
+        pass
+
+
+class NumpyFramework:
+    NAME: ClassVar[str] = "numpy"
+    MODES: ClassVar[tuple[str, ...]] = ("float64",)
+    model_class: ClassVar[type] = NumpyModel
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    def versions(self) -> dict[str, str]:
+        return {"numpy": np.__version__}
+
+    def devices(self) -> list[str]:
+        return ["cpu"]
+
+    def device_name(self, device: str) -> str:
+        if device != "cpu":
+            raise Unsupported(f"the numpy oracle has no {device}")
+        return "cpu"
+
+    def settings(self, device: str, mode: str) -> dict[str, Any]:
+        return {"intra_op_threads": self.threads, "inter_op_threads": 1, "dtype": "float32", "mode": mode}
+
+    def build(self, spec: ModelSpec, device: str, mode: str):
+        if mode not in self.MODES:
+            raise Unsupported(f"no mode {mode!r}")
+        self.device_name(device)
+        return self.model_class(spec)
+
+    def peak_gflops(self, device: str) -> dict[str, Any]:
+        a = np.ones((256, 256), np.float32)
+        start = time.perf_counter()
+        a @ a
+        return {"gflops": 2 * 256**3 / (time.perf_counter() - start) / 1e9, "method": "numpy 256"}
+
+    def peak_device_memory_bytes(self, device: str):
+        return None
+
+
+class CrashModel(NumpyModel):
+    def train_epoch(self, data, order, batch_size, lr):
+        os.abort()  # a native crash, as a segfaulting framework would
+
+
+class CrashFramework(NumpyFramework):
+    NAME = "crashy"
+    model_class = CrashModel
+
+
+class SlowModel(NumpyModel):
+    def train_epoch(self, data, order, batch_size, lr):
+        marker = os.environ.get("FRAMEBENCH_TEST_MARKER")
+        if marker:
+            open(marker, "a").close()  # tells the test that training has started
+        time.sleep(float(os.environ.get("FRAMEBENCH_TEST_SLEEP", "0")))
+        return super().train_epoch(data, order[:2048], batch_size, lr)
+
+
+class SlowFramework(NumpyFramework):
+    NAME = "slow"
+    model_class = SlowModel
+
+
+class RaisingModel(NumpyModel):
+    def train_epoch(self, data, order, batch_size, lr):
+        raise RuntimeError("simulated framework error: CUDNN_STATUS_INTERNAL_ERROR")
+
+
+class RaisingFramework(NumpyFramework):
+    NAME = "raising"
+    model_class = RaisingModel

@@ -1,0 +1,624 @@
+"""bench.report: hand-made records in, REPORT.md (and figures) out; plus a golden file.
+
+Regenerate the golden file after an intended change with:
+    FRAMEBENCH_UPDATE_GOLDEN=1 python -m pytest tests/harness/test_report.py -k golden
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import records, report, runner
+from bench.config import RunConfig
+from bench.specs import get_spec
+
+GOLDEN = Path(__file__).parent / "golden" / "REPORT.md"
+UPDATE_GOLDEN = os.environ.get("FRAMEBENCH_UPDATE_GOLDEN") == "1"
+SHA = "d1fd84a877f3b78fa9a171b3de73f93e7b6f69ed94bada3feae9d96821401f5c"  # Fashion-MNIST content
+OTHER_SHA = "0123456789abcdef" * 4
+TRAIN_EXAMPLES, TEST_EXAMPLES = 60_000, 10_000
+
+FIXED_ENVIRONMENT = {
+    "python": "3.11.7",
+    "os": "Linux 6.1.0",
+    "cpu_model": "Example CPU 9000",
+    "cpu_cores": 8,
+    "host_id": "0123456789ab",
+    "gpus": [],
+    "framebench_commit": "a" * 40,
+    "framebench_dirty": False,
+}
+DEFAULT_MODES = {"torch": "eager", "tensorflow": "function", "mxnet": "hybrid"}
+VERSIONS = {
+    "torch": {"torch": "2.5.1", "numpy": "2.1.3", "cuda": "None", "cudnn": "n/a"},
+    "tensorflow": {"tensorflow": "2.18.0", "keras": "3.7.0", "numpy": "2.0.2", "cuda": "n/a", "cudnn": "n/a"},
+    "mxnet": {"mxnet": "1.9.1", "numpy": "1.23.5"},
+}
+
+
+@pytest.fixture(autouse=True)
+def fixed_environment(monkeypatch):
+    """base_record() would ask git and nvidia-smi; every record here gets the same fixed machine."""
+    monkeypatch.setattr(records, "environment", lambda: dict(FIXED_ENVIRONMENT))
+
+
+def ramp(final: float, epochs: int, start: float = 0.3) -> list[float]:
+    """Test accuracy rising linearly from ``start`` after epoch 1 to ``final`` after the last."""
+    if epochs == 1:
+        return [final]
+    return [round(start + (final - start) * i / (epochs - 1), 4) for i in range(epochs)]
+
+
+def make_record(
+    framework: str = "torch",
+    model: str = "lenet",
+    device: str = "cpu",
+    seed: int = 0,
+    *,
+    mode: str | None = None,
+    status: str = "ok",
+    reason: str | None = None,
+    final: float | None = None,
+    accuracies: list[float] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    threads: int = 8,
+    repeat: int = 0,
+    seconds: float = 6.0,
+    first_seconds: float = 12.0,
+    peak_gflops: float = 200.0,
+    finished_at: str = "2026-01-02T03:04:05Z",
+    sha: str | None = SHA,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """A complete record as bench.runner would write it, with metrics computed by the runner's code."""
+    spec = get_spec(model)
+    mode = mode or DEFAULT_MODES[framework]
+    epochs = epochs or (len(accuracies) if accuracies else spec.epochs)
+    config = RunConfig(
+        framework=framework,
+        model=model,
+        device=device,
+        mode=mode,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size or spec.batch_size,
+        lr=lr or spec.lr,
+        threads=threads,
+        repeat=repeat,
+    )
+    stamp = re.sub(r"\D", "", finished_at)
+    record = records.base_record(
+        config.to_dict(), run_id=run_id or f"{config.label.replace('/', '-')}-{stamp}"
+    )
+    record["environment"] = dict(FIXED_ENVIRONMENT)
+    record.update(status=status, reason=reason, started_at=finished_at, finished_at=finished_at)
+    record["config_key"] = config.key(sha) if sha else None
+    record["model"].update(
+        params=spec.num_params(),
+        train_flops_per_example=spec.train_flops(),
+        forward_flops_per_example=spec.forward_flops(),
+    )
+    if sha:
+        record["data"] = {
+            "name": "fashion-mnist",
+            "sha256": sha,
+            "source": "/usr/share/datasets/fashion-mnist",
+            "train_examples": TRAIN_EXAMPLES,
+            "test_examples": TEST_EXAMPLES,
+        }
+    record["framework"]["versions"] = dict(VERSIONS[framework])
+    if status != "ok":
+        record["reason"] = reason or f"{framework} sees no {device} in this environment"
+        return record
+    record["device"]["name"] = "cpu" if device == "cpu" else "Example GPU 80GB"
+    record["framework"]["settings"] = {
+        "intra_op_threads": threads,
+        "inter_op_threads": 1,
+        "dtype": "float32",
+        "tf32": False,
+        "mode": mode,
+    }
+    accuracies = accuracies or ramp(final if final is not None else 0.8, epochs)
+    assert len(accuracies) == epochs
+    curve = []
+    for epoch, accuracy in enumerate(accuracies, start=1):
+        train_seconds = first_seconds if epoch == 1 else seconds
+        curve.append(
+            {
+                "epoch": epoch,
+                "train_loss": round(2.0 - accuracy, 4),
+                "train_accuracy": accuracy,
+                "test_loss": round(2.1 - accuracy, 4),
+                "test_accuracy": accuracy,
+                "train_seconds": train_seconds,
+                "eval_seconds": 0.5,
+                "examples_per_sec": TRAIN_EXAMPLES / train_seconds,
+            }
+        )
+    metrics = runner.summarize(curve, TRAIN_EXAMPLES, TEST_EXAMPLES)
+    metrics["time_to_target"] = runner.time_to_target(curve, spec.target_accuracy)
+    metrics["peak_rss_bytes"] = 600 * 2**20
+    metrics["peak_device_memory_bytes"] = None if device == "cpu" else 300 * 2**20
+    metrics["device_peak_gflops"] = peak_gflops
+    metrics["device_peak_method"] = f"{framework} matmul fp32 2048x2048, best of 5"
+    if metrics["steady_examples_per_sec"]:
+        metrics["achieved_gflops"] = spec.train_flops() * metrics["steady_examples_per_sec"] / 1e9
+        metrics["share_of_peak"] = metrics["achieved_gflops"] / peak_gflops
+    else:
+        metrics["achieved_gflops"] = metrics["share_of_peak"] = None
+    record["metrics"] = metrics
+    record["curve"] = curve
+    return record
+
+
+def write(results: Path, *recs: dict[str, Any]) -> None:
+    """Write records through the real writer (which validates them)."""
+    for record in recs:
+        records.write_record(results, record)
+
+
+def render(results: Path, draw: bool = False) -> str:
+    """Render into ``results`` and return the markdown."""
+    out = report.render([results], results / "REPORT.md", results / "figures", draw=draw)
+    return out.read_text()
+
+
+def section(text: str, heading: str) -> str:
+    """The text from ``heading`` up to the next heading of the same or a higher level."""
+    level = len(heading) - len(heading.lstrip("#"))
+    start = text.index(heading + "\n")
+    rest = text[start + len(heading) + 1 :]
+    match = re.search(rf"^#{{1,{level}}} ", rest, flags=re.MULTILINE)
+    return rest[: match.start()] if match else rest
+
+
+def parse_table(text: str) -> list[dict[str, str]]:
+    """The first markdown pipe table in ``text`` as dicts."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    assert lines, f"no table in:\n{text}"
+    split = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]] for line in lines]
+    header, body = split[0], split[2:]
+    return [dict(zip(header, row, strict=True)) for row in body]
+
+
+def summary_rows(text: str, device: str = "cpu") -> dict[tuple[str, str], dict[str, str]]:
+    """Summary-table rows of one device keyed by (framework (mode), model)."""
+    rows = parse_table(section(section(text, "## Summary"), f"### {device}"))
+    return {(row["framework (mode)"], row["model"]): row for row in rows}
+
+
+def three_seeds(
+    framework: str, model: str = "lenet", seconds: tuple[float, ...] = (6.0, 6.1, 5.9), **kw: Any
+):
+    """One record per seed 0-2 with the given steady epoch seconds."""
+    finals = kw.pop("finals", (0.80, 0.81, 0.79))
+    return [
+        make_record(framework, model, seed=seed, seconds=s, final=f, **kw)
+        for seed, (s, f) in enumerate(zip(seconds, finals, strict=True))
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def test_summary_numbers_and_times_vs_fastest(tmp_path):
+    write(tmp_path, *three_seeds("torch"), *three_seeds("mxnet", seconds=(12.0, 12.2, 11.8)))
+    text = render(tmp_path)
+    rows = summary_rows(text)
+    torch, mxnet = rows[("torch (eager)", "lenet")], rows[("mxnet (hybrid)", "lenet")]
+    assert torch["n runs"] == "3"
+    assert torch["test accuracy [95% CI]"] == "0.800 [0.790–0.810]"
+    assert torch["examples/s [CI]"] == "10,000 [9,836–10,169]"
+    assert torch["× vs fastest"] == "1.00× (fastest)"
+    assert mxnet["examples/s [CI]"] == "5,000 [4,918–5,085]"
+    assert mxnet["× vs fastest"] == "0.50×"
+    assert torch["first epoch (s)"] == "12.00"
+    assert torch["peak RSS (MiB)"] == "600"
+    # achieved GFLOP/s = train FLOPs/example × examples/s; share of a 200 GFLOP/s peak
+    gflops = get_spec("lenet").train_flops() * 10_000 / 1e9
+    assert torch["GFLOP/s"] == f"{gflops:.2f}"
+    assert torch["% of peak"] == f"{100 * gflops / 200:.1f}"
+    assert torch["accuracy gate"] == "ok (0.70–0.86)"
+    # mxnet sorts before torch: rows are sorted by model, then framework
+    table_text = section(section(text, "## Summary"), "### cpu")
+    assert table_text.index("mxnet (hybrid)") < table_text.index("torch (eager)")
+
+
+def test_within_noise_instead_of_a_rank(tmp_path):
+    write(tmp_path, *three_seeds("torch"), *three_seeds("tensorflow", seconds=(6.05, 6.15, 5.95)))
+    rows = summary_rows(render(tmp_path))
+    assert rows[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (fastest)"
+    assert rows[("tensorflow (function)", "lenet")]["× vs fastest"] == "≈ within noise (0.99×)"
+
+
+def test_a_single_cell_is_not_called_fastest_of_many(tmp_path):
+    write(tmp_path, make_record("torch"))
+    assert summary_rows(render(tmp_path))[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (only one)"
+
+
+def test_time_to_target_not_reached_and_partly_reached(tmp_path):
+    # MLP target 0.82: finals of 0.815 never reach it; one of three seeds reaching it is counted.
+    never = three_seeds("mxnet", "mlp", finals=(0.815, 0.81, 0.805))
+    partly = three_seeds("torch", "mlp", finals=(0.83, 0.81, 0.815))
+    write(tmp_path, *never, *partly)
+    text = render(tmp_path)
+    rows = summary_rows(text)
+    assert rows[("mxnet (hybrid)", "mlp")]["time to target (s)"] == "not reached (0/3)"
+    # seed 0 reaches 0.82 at epoch 10: 12 s first epoch + 9 × 6 s
+    assert rows[("torch (eager)", "mlp")]["time to target (s)"] == "66.00 (1/3 reached)"
+    ttt = {
+        r["framework (mode)"]: r
+        for r in parse_table(section(section(text, "## Time to accuracy"), "### cpu"))
+    }
+    assert ttt["mxnet (hybrid)"]["reached"] == "0/3"
+    assert ttt["mxnet (hybrid)"]["train seconds [CI]"] == "not reached"
+    assert ttt["torch (eager)"]["epoch (median)"] == "10"
+    assert "mlp 0.82" in section(text, "## Time to accuracy")
+
+
+def test_accuracy_gate_flags_a_fast_wrong_cell(tmp_path):
+    wrong = three_seeds("tensorflow", seconds=(3.0, 3.1, 2.9), finals=(0.55, 0.56, 0.54))
+    write(tmp_path, *three_seeds("torch"), *wrong)
+    text = render(tmp_path)
+    rows = summary_rows(text)
+    tf_row = rows[("tensorflow (function)", "lenet")]
+    assert tf_row["accuracy gate"] == "⚠ OUTSIDE 0.70–0.86"
+    assert tf_row["test accuracy [95% CI]"].startswith("⚠ 0.550")
+    assert "not ranked" in tf_row["× vs fastest"]
+    # the wrong cell is not the yardstick: torch stays "fastest" although it is slower
+    assert rows[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (fastest)"
+    alerts = text[: text.index("## Summary")]
+    assert "⚠ Accuracy gate:" in alerts and "tensorflow (function) lenet on cpu" in alerts
+    # the bands and where they come from are documented
+    accuracy = section(text, "## Accuracy")
+    assert get_spec("lenet").band_source in accuracy and get_spec("mlp").band_source in accuracy
+
+
+def test_accuracy_gate_only_at_the_spec_defaults(tmp_path):
+    write(
+        tmp_path, make_record("torch", epochs=3, final=0.5), make_record("torch", "mlp", lr=0.05, final=0.5)
+    )
+    rows = summary_rows(render(tmp_path))
+    assert rows[("torch (eager)", "lenet")]["accuracy gate"] == "no band for this setup"
+    assert rows[("torch (eager)", "mlp")]["accuracy gate"] == "no band for this setup"
+    assert not rows[("torch (eager)", "lenet")]["test accuracy [95% CI]"].startswith("⚠")
+
+
+def test_failed_and_skipped_runs_with_reasons(tmp_path):
+    write(
+        tmp_path,
+        make_record("torch"),
+        make_record("torch", device="gpu", seed=0, status="skipped", reason="no CUDA GPU visible to torch"),
+        make_record("torch", device="gpu", seed=1, status="skipped", reason="no CUDA GPU visible to torch"),
+        make_record(
+            "mxnet", "mlp", seed=2, status="failed", reason="process died with SIGKILL | out of memory?"
+        ),
+    )
+    text = render(tmp_path)
+    rows = parse_table(section(text, "## Skipped and failed runs"))
+    assert rows == [
+        {
+            "framework": "mxnet",
+            "model": "mlp",
+            "device": "cpu",
+            "mode": "hybrid",
+            "seed": "2",
+            "status": "failed",
+            "reason": "process died with SIGKILL \\| out of memory?",
+        },
+        {
+            "framework": "torch",
+            "model": "lenet",
+            "device": "gpu",
+            "mode": "eager",
+            "seed": "0, 1",
+            "status": "skipped",
+            "reason": "no CUDA GPU visible to torch",
+        },
+    ]
+    assert "No successful runs on gpu (2 skipped" in section(text, "## Summary")
+    assert "(2 ok" not in text and "1 ok, 2 skipped, 1 failed" in text
+
+
+def test_only_skipped_and_failed_records_still_render(tmp_path):
+    write(
+        tmp_path,
+        make_record("torch", device="gpu", status="skipped", reason="no GPU"),
+        make_record("mxnet", status="failed", reason="ImportError: libmxnet.so", sha=None),
+    )
+    text = render(tmp_path, draw=True)
+    assert "No successful runs: every record is skipped or failed" in text
+    assert "ImportError: libmxnet.so" in text and "no GPU" in text
+    assert not (tmp_path / "figures").exists() or not list((tmp_path / "figures").glob("*.png"))
+    assert "## Reproduce" in text
+
+
+def test_unreadable_files_are_listed(tmp_path):
+    write(tmp_path, make_record("torch"))
+    runs = records.runs_dir(tmp_path)
+    (runs / "broken.json").write_text('{"schema_version": 1, "status": ')
+    (runs / "future.json").write_text(json.dumps({"schema_version": 99}))
+    text = render(tmp_path)
+    rows = parse_table(section(text, "## Unreadable record files"))
+    assert [Path(r["file"]).name for r in rows] == ["broken.json", "future.json"]
+    assert rows[0]["reason"].startswith("invalid JSON")
+    assert "schema_version 99" in rows[1]["reason"]
+    assert "2 file(s) could not be read" in text
+
+
+def test_zero_records(tmp_path):
+    empty = tmp_path / "results"
+    out = report.render([empty], tmp_path / "REPORT.md", tmp_path / "figures")
+    text = out.read_text()
+    assert f"No run records found in `{empty}`; run `nox -s bench`" in text
+    assert "EXTERNAL" in text
+
+
+def test_zero_records_but_unreadable_files(tmp_path):
+    records.runs_dir(tmp_path).mkdir(parents=True)
+    (records.runs_dir(tmp_path) / "junk.json").write_text("not json")
+    text = render(tmp_path)
+    assert "No run records found" in text and "junk.json" in section(text, "## Unreadable record files")
+
+
+def test_minimal_and_malformed_records_do_not_crash(tmp_path):
+    minimal = {
+        "schema_version": 1,
+        "run_id": "minimal",
+        "status": "ok",
+        "framework": {"name": "torch", "mode": "eager"},
+        "model": {"name": "lenet"},
+        "device": {"kind": "cpu"},
+        "config": {"seed": 0},
+        "metrics": {},
+    }
+    write(tmp_path, minimal, dict(minimal, run_id="malformed", config="seed=0"))
+    text = render(tmp_path, draw=True)
+    row = summary_rows(text)[("torch (eager)", "lenet")]
+    assert row["examples/s [CI]"] == "n/a (1 epoch)" and row["time to target (s)"] == "n/a"
+    assert "'config' is not an object" in section(text, "## Unreadable record files")
+
+
+def test_several_results_directories_are_merged(tmp_path):
+    write(tmp_path / "shard0", *three_seeds("torch"))
+    write(tmp_path / "shard1", *three_seeds("mxnet", seconds=(12.0, 12.2, 11.8)))
+    out = report.render(
+        [tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "REPORT.md", tmp_path / "fig", draw=False
+    )
+    text = out.read_text()
+    assert summary_rows(text)[("mxnet (hybrid)", "lenet")]["× vs fastest"] == "0.50×"
+    assert f"`{tmp_path / 'shard0'}`, `{tmp_path / 'shard1'}`" in text
+    assert "](fig/accuracy_lenet_cpu.png)" in text
+
+
+def test_newest_record_wins(tmp_path):
+    old = make_record("torch", final=0.72, finished_at="2026-01-01T00:00:00Z")
+    new = make_record("torch", final=0.81, finished_at="2026-01-03T00:00:00Z")
+    assert old["config_key"] == new["config_key"] and old["run_id"] != new["run_id"]
+    write(tmp_path, old, new)
+    text = render(tmp_path)
+    row = summary_rows(text)[("torch (eager)", "lenet")]
+    assert row["n runs"] == "1"
+    assert row["test accuracy [95% CI]"] == "0.810"
+    assert "1 older record(s) superseded" in text
+    assert "newest finished_at 2026-01-03T00:00:00Z" in text
+
+
+def test_a_failed_record_without_key_is_superseded_by_a_newer_ok_run(tmp_path):
+    failed = make_record(
+        "torch", status="failed", reason="killed", sha=None, finished_at="2026-01-01T00:00:00Z"
+    )
+    write(tmp_path, failed, make_record("torch", finished_at="2026-01-02T00:00:00Z"))
+    text = render(tmp_path)
+    assert "killed" not in text and "1 older record(s) superseded" in text
+
+
+def test_records_on_other_data_are_reported_apart(tmp_path):
+    write(tmp_path, *three_seeds("torch"), make_record("mxnet", sha=OTHER_SHA, seconds=1.0))
+    text = render(tmp_path)
+    rows = summary_rows(text)
+    assert ("mxnet (hybrid)", "lenet") not in rows
+    assert rows[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (only one)"
+    assert "⚠ Different data:" in text
+    other = section(text, "## ⚠ Runs on different data (not comparable with the tables above)")
+    assert "`0123456789ab…`" in other and "mxnet (hybrid)" in other
+
+
+def test_microbenchmarks_are_merged(tmp_path):
+    write(tmp_path, make_record("torch"))
+    bench_dir = tmp_path / "microbench"
+    bench_dir.mkdir()
+    payload = {
+        "benchmarks": [
+            {
+                "name": "test_train_step[lenet-cpu]",
+                "params": {"model": "lenet", "device": "cpu"},
+                "extra_info": {"framework": "torch"},
+                "stats": {"median": 0.0123, "iqr": 0.0004, "ops": 81.3, "rounds": 20},
+            },
+            {"name": "test_inference", "stats": {"median": 2.5e-5, "iqr": 1e-6, "ops": 40000.0}},
+            {"name": "test_no_stats"},
+        ]
+    }
+    (bench_dir / "tensorflow.json").write_text(json.dumps(payload))
+    (bench_dir / "bad.json").write_text("[1, 2]")
+    text = render(tmp_path)
+    rows = parse_table(section(text, "## Micro-benchmarks"))
+    assert rows == [
+        {
+            "benchmark": "test_inference",
+            "framework": "tensorflow",
+            "model": "—",
+            "device": "—",
+            "median": "25 µs",
+            "IQR": "1 µs",
+            "ops/s": "40,000.0",
+            "rounds": "—",
+        },
+        {
+            "benchmark": "test_no_stats",
+            "framework": "tensorflow",
+            "model": "—",
+            "device": "—",
+            "median": "—",
+            "IQR": "—",
+            "ops/s": "—",
+            "rounds": "—",
+        },
+        {
+            "benchmark": "test_train_step[lenet-cpu]",
+            "framework": "torch",
+            "model": "lenet",
+            "device": "cpu",
+            "median": "12.3 ms",
+            "IQR": "400 µs",
+            "ops/s": "81.3",
+            "rounds": "20",
+        },
+    ]
+    assert "bad.json" in section(text, "## Unreadable record files")
+
+
+def test_reproduce_command_is_derived_from_the_records(tmp_path):
+    write(
+        tmp_path,
+        *(
+            make_record("torch", model, seed=seed, epochs=2)
+            for model in ("lenet", "mlp")
+            for seed in (0, 1, 2)
+        ),
+        make_record("torch", device="gpu", epochs=2, status="skipped", reason="no GPU"),
+    )
+    text = section(render(tmp_path), "## Reproduce")
+    assert "nox -s bench -- --models lenet,mlp --devices cpu,gpu --seeds 0-2 --epochs 2 --threads 8\n" in text
+    assert "python -m bench run --framework torch --models lenet,mlp --devices cpu,gpu --seeds 0-2 " in text
+    assert f"`{'a' * 40}`" in text
+
+
+def test_environment_and_external_references(tmp_path):
+    write(tmp_path, make_record("torch"), make_record("mxnet"))
+    text = render(tmp_path)
+    frameworks = parse_table(section(text, "### Framework environments"))
+    assert [r["framework"] for r in frameworks] == ["mxnet", "torch"]
+    assert frameworks[1]["versions"].startswith("torch 2.5.1")
+    assert frameworks[1]["threads intra/inter"] == "8/1" and frameworks[1]["Python"] == "3.11.7"
+    machines = parse_table(section(text, "### Machines"))
+    assert machines[0]["CPU"] == "Example CPU 9000" and machines[0]["framebench commit"] == "a" * 12
+    external = section(text, "## Published reference points (EXTERNAL — not measured here)")
+    assert "d2l.ai" in external and "Zalando" in external and "0.70–0.83" in external
+    assert "d2l.ai" not in section(text, "## Summary")
+
+
+def golden_records() -> list[dict[str, Any]]:
+    """A small fixed matrix exercising every part of the report."""
+    recs = []
+    recs += three_seeds("torch", finished_at="2026-01-02T10:00:00Z")
+    recs += three_seeds("tensorflow", seconds=(6.05, 6.15, 5.95), finished_at="2026-01-02T11:00:00Z")
+    recs += three_seeds("mxnet", seconds=(12.0, 12.2, 11.8), finished_at="2026-01-02T12:00:00Z")
+    recs += three_seeds(
+        "torch",
+        "mlp",
+        seconds=(1.5, 1.55, 1.45),
+        finals=(0.85, 0.86, 0.84),
+        finished_at="2026-01-02T10:30:00Z",
+    )
+    recs += three_seeds(
+        "tensorflow",
+        "mlp",
+        seconds=(0.5, 0.52, 0.48),
+        finals=(0.41, 0.42, 0.40),
+        finished_at="2026-01-02T11:30:00Z",
+    )
+    recs += three_seeds(
+        "mxnet",
+        "mlp",
+        seconds=(3.0, 3.1, 2.9),
+        finals=(0.815, 0.81, 0.825),
+        finished_at="2026-01-02T12:30:00Z",
+    )
+    recs.append(make_record("torch", final=0.70, finished_at="2026-01-01T09:00:00Z"))  # superseded
+    for model in ("lenet", "mlp"):
+        for framework in ("torch", "tensorflow"):
+            recs.append(
+                make_record(
+                    framework,
+                    model,
+                    device="gpu",
+                    status="skipped",
+                    reason=f"no GPU visible to {framework}",
+                    finished_at="2026-01-02T13:00:00Z",
+                )
+            )
+    recs.append(
+        make_record(
+            "mxnet",
+            "lenet",
+            device="gpu",
+            status="failed",
+            sha=None,
+            reason="process died with SIGSEGV (log: results/logs/mxnet-lenet-gpu-hybrid-seed0.log)",
+            finished_at="2026-01-02T13:30:00Z",
+        )
+    )
+    return recs
+
+
+def test_golden_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = Path("results")
+    write(results, *golden_records())
+    (records.runs_dir(results) / "torn.json").write_text('{"schema_version": 1, "run_id": "x"')
+    (results / "microbench").mkdir()
+    (results / "microbench" / "torch.json").write_text(
+        json.dumps(
+            {
+                "benchmarks": [
+                    {
+                        "name": "test_train_step[lenet-cpu]",
+                        "params": {"model": "lenet", "device": "cpu"},
+                        "stats": {"median": 0.0123, "iqr": 0.0004, "ops": 81.3, "rounds": 20},
+                    },
+                    {
+                        "name": "test_inference_batch[mlp-cpu]",
+                        "params": {"model": "mlp", "device": "cpu"},
+                        "stats": {"median": 0.00021, "iqr": 0.00001, "ops": 4761.9, "rounds": 200},
+                    },
+                ]
+            }
+        )
+    )
+    out = report.render([results], results / "REPORT.md", results / "figures")
+    text = out.read_text()
+
+    figures = sorted(p.name for p in (results / "figures").glob("*.png"))
+    assert figures == [
+        "accuracy_lenet_cpu.png",
+        "accuracy_mlp_cpu.png",
+        "throughput_cpu.png",
+        "time_to_target_cpu.png",
+    ]
+    for name in figures:
+        assert (results / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](figures/{name})" in text  # linked relative to REPORT.md
+    # deterministic: a second rendering is identical
+    assert (
+        report.render([results], results / "REPORT.md", results / "figures", draw=False).read_text() == text
+    )
+
+    if UPDATE_GOLDEN:
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text)
+        pytest.skip(f"golden file rewritten: {GOLDEN}")
+    assert GOLDEN.exists(), f"no golden file; create it with FRAMEBENCH_UPDATE_GOLDEN=1 ({GOLDEN})"
+    assert text == GOLDEN.read_text(), (
+        "REPORT.md differs from the golden file; if the change is intended, regenerate it with "
+        "FRAMEBENCH_UPDATE_GOLDEN=1 python -m pytest tests/harness/test_report.py -k golden"
+    )

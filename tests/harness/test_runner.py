@@ -1,0 +1,176 @@
+"""The runner end to end on real Fashion-MNIST with test-only frameworks (NumPy oracle + injected faults).
+
+Covers: a real run and its record, skipped devices, a Python exception, a native crash (abort) of one
+run while the rest of the matrix goes on, SIGKILL mid-epoch leaving no partial record, --resume
+completing the matrix, and Ctrl-C stopping cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import records
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PLUGINS = ",".join(
+    f"{name}=fake_frameworks:{cls}"
+    for name, cls in [("numpy", "NumpyFramework"), ("crashy", "CrashFramework"), ("slow", "SlowFramework"),
+                      ("raising", "RaisingFramework")]
+)  # fmt: skip
+
+pytestmark = pytest.mark.usefixtures("real_data_dir")
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}", "FRAMEBENCH_EXTRA_FRAMEWORKS": PLUGINS,
+            **extra}  # fmt: skip
+
+
+def bench(*args: str, **env_extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True,
+                          env=env(**env_extra), cwd=ROOT, timeout=600)  # fmt: skip
+
+
+def load(results: Path) -> list[dict]:
+    loaded, unreadable = records.load_records(results)
+    assert unreadable == []
+    return sorted(loaded, key=lambda r: (r["config"]["framework"], r["config"]["device"], r["config"]["seed"]))
+
+
+def test_real_run_writes_a_complete_record(tmp_path):
+    result = bench("run", "--framework", "numpy", "--models", "mlp", "--epochs", "2", "--seeds", "0",
+                   "--results", str(tmp_path))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ok, skipped = load(tmp_path)
+    assert skipped["status"] == "skipped" and skipped["device"]["kind"] == "gpu"
+    assert skipped["reason"] == "the numpy oracle has no gpu"
+    assert ok["status"] == "ok"
+    m = ok["metrics"]
+    assert len(ok["curve"]) == 2 and m["steady_epochs"] == 1
+    assert ok["curve"][1]["test_accuracy"] > 0.75  # two real epochs of the MLP on Fashion-MNIST
+    assert m["final_test_accuracy"] == ok["curve"][-1]["test_accuracy"]
+    assert m["steady_examples_per_sec"] == pytest.approx(60000 / ok["curve"][1]["train_seconds"])
+    assert m["time_to_target"]["target"] == 0.82
+    assert m["peak_rss_bytes"] > 10_000_000
+    assert m["achieved_gflops"] == pytest.approx(818_176 * m["steady_examples_per_sec"] / 1e9)
+    assert ok["model"] == {"name": "mlp", "params": 203_530, "train_flops_per_example": 818_176,
+                           "forward_flops_per_example": 406_528}  # fmt: skip
+    assert ok["data"]["sha256"] and ok["data"]["train_examples"] == 60000
+    assert ok["config"]["threads"] >= 1 and ok["framework"]["settings"]["dtype"] == "float32"
+    assert ok["environment"]["framebench_commit"]
+    assert "numpy/mlp/cpu/float64/seed0  epoch 2/2" in result.stderr  # progress lines in a non-TTY
+
+
+def test_same_seed_same_result_different_seed_different_order(tmp_path):
+    for results in (tmp_path / "a", tmp_path / "b"):
+        bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+              "--seeds", "0,1", "--results", str(results), "--quiet")  # fmt: skip
+    a0, a1 = load(tmp_path / "a")
+    b0, _ = load(tmp_path / "b")
+    assert a0["curve"][0]["train_loss"] == b0["curve"][0]["train_loss"]
+    assert a0["curve"][0]["train_loss"] != a1["curve"][0]["train_loss"]
+
+
+def test_python_error_fails_one_run_with_its_first_line(tmp_path):
+    result = bench("run", "--framework", "raising", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                   "--seeds", "0", "--results", str(tmp_path))  # fmt: skip
+    assert result.returncode == 1
+    (failed,) = load(tmp_path)
+    assert failed["status"] == "failed"
+    assert failed["reason"] == "RuntimeError: simulated framework error: CUDNN_STATUS_INTERNAL_ERROR"
+    assert Path(failed["log_path"]).read_text().count("Traceback") == 1
+
+
+def test_native_crash_fails_one_run_and_the_matrix_goes_on(tmp_path):
+    crash = bench("run", "--framework", "crashy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                  "--seeds", "0,1", "--results", str(tmp_path))  # fmt: skip
+    ok = bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+               "--seeds", "0", "--results", str(tmp_path))  # fmt: skip
+    assert crash.returncode == 1 and ok.returncode == 0
+    got = load(tmp_path)
+    crashed = [r for r in got if r["config"]["framework"] == "crashy"]
+    assert [r["status"] for r in crashed] == ["failed", "failed"]  # both seeds ran, each crashed alone
+    assert "process died with SIGABRT" in crashed[0]["reason"] and "(log: " in crashed[0]["reason"]
+    assert [r["status"] for r in got if r["config"]["framework"] == "numpy"] == ["ok"]
+
+
+def _start(results: Path, marker: Path, **extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--framework", "slow", "--models", "mlp", "--devices", "cpu",
+         "--epochs", "1", "--seeds", "0,1,2", "--results", str(results), "--quiet"],
+        env=env(FRAMEBENCH_TEST_MARKER=str(marker), **extra), cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_for(marker: Path, count: int = 1, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if marker.exists() and (count == 1 or len(list(marker.parent.glob(marker.name + "*"))) >= count):
+            return
+        time.sleep(0.05)
+    raise AssertionError("training never started")
+
+
+def test_sigkill_mid_epoch_leaves_no_partial_record_and_resume_completes(tmp_path):
+    results, marker = tmp_path / "r", tmp_path / "started"
+    proc = _start(results, marker, FRAMEBENCH_TEST_SLEEP="30")
+    _wait_for(marker)
+    os.killpg(proc.pid, signal.SIGKILL)  # parent and child, mid-epoch, no chance to clean up
+    proc.wait()
+    runs = results / "runs"
+    assert [p for p in runs.iterdir() if not p.name.startswith(".")] == []  # no record, not even partial
+    for leftover in runs.iterdir():  # at most the probe / temp files, which readers ignore
+        assert leftover.suffix == ".tmp"
+    result = bench("run", "--framework", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                   "--seeds", "0,1", "--results", str(results), "--quiet")  # fmt: skip
+    assert result.returncode == 0
+    resumed = bench("run", "--framework", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                    "--seeds", "0,1,2", "--results", str(results), "--resume")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 ok, 2 resumed" in resumed.stderr
+    assert sorted(r["config"]["seed"] for r in load(results)) == [0, 1, 2]
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path):
+    results, marker = tmp_path / "r", tmp_path / "started"
+    proc = _start(results, marker, FRAMEBENCH_TEST_SLEEP="0")
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((results / "runs").glob("*.json")):
+        time.sleep(0.05)  # wait until the first run is recorded
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted:" in stderr and "--resume" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    done = load(results)
+    assert 1 <= len(done) < 3 and all(r["status"] == "ok" for r in done)
+
+
+def test_sigterm_to_the_parent_alone_stops_the_child_too(tmp_path):
+    results, marker = tmp_path / "r", tmp_path / "started"
+    proc = _start(results, marker, FRAMEBENCH_TEST_SLEEP="60")
+    _wait_for(marker)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: 0 of 3 runs finished" in stderr
+    assert load(results) == []
+    ps = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True)
+    assert ps.stdout.strip() == ""  # no orphaned child still training
+
+
+def test_record_json_is_what_the_report_reads(tmp_path):
+    bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "1", "--seeds",
+          "0", "--results", str(tmp_path), "--quiet")  # fmt: skip
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["config_key"] and record["run_id"] == path.stem
