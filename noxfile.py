@@ -128,7 +128,7 @@ def tests(session: nox.Session, suite: str) -> None:
 @nox.session(python=PYTHON)
 @nox.parametrize("framework", FRAMEWORKS)
 def microbench(session: nox.Session, framework: str) -> None:
-    """pytest-benchmark: one train step and one inference batch per model and device; merged into the report."""
+    """pytest-benchmark: one train step and one inference batch per model and device (into the report)."""
     session.notify("report")
     install_framework(session, framework, "test")
     out = ROOT / "results" / "microbench"

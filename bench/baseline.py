@@ -9,7 +9,6 @@ Steady-state examples/sec excludes each side's first epoch, as in the runner.
 from __future__ import annotations
 
 import importlib
-import json
 import statistics
 import time
 from pathlib import Path

@@ -1,9 +1,9 @@
 """Command line: parse, validate, call the runner or the report. Nothing else lives here.
 
-    python -m bench run --framework torch --models lenet,mlp --devices cpu,gpu --epochs 10 --seeds 0
-    python -m bench report [--results results/ ...]
-    python -m bench data [--download]
-    python -m bench baseline --framework torch
+python -m bench run --framework torch --models lenet,mlp --devices cpu,gpu --epochs 10 --seeds 0
+python -m bench report [--results results/ ...]
+python -m bench data [--download]
+python -m bench baseline --framework torch
 """
 
 from __future__ import annotations
@@ -78,7 +78,9 @@ def build_matrix(args: argparse.Namespace) -> cfg.Matrix:
         epochs=cfg.positive_int(args.epochs, "epochs") if args.epochs is not None else None,
         batch_size=cfg.positive_int(args.batch_size, "batch-size") if args.batch_size is not None else None,
         lr=cfg.positive_float(args.lr, "lr") if args.lr is not None else None,
-        threads=cfg.positive_int(args.threads, "threads") if args.threads is not None else cfg.default_threads(),
+        threads=cfg.positive_int(args.threads, "threads")
+        if args.threads is not None
+        else cfg.default_threads(),
         data_dir=args.data_dir,
     )
 
@@ -130,7 +132,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests)."""
-    top = argparse.ArgumentParser(prog="python -m bench", description="framebench harness", allow_abbrev=False)
+    top = argparse.ArgumentParser(
+        prog="python -m bench", description="framebench harness", allow_abbrev=False
+    )
     sub = top.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     rep = sub.add_parser("report", help="render results/REPORT.md from the run records", allow_abbrev=False)
@@ -140,7 +144,9 @@ def parser() -> argparse.ArgumentParser:
     dat = sub.add_parser("data", help="locate and verify Fashion-MNIST (or download it)", allow_abbrev=False)
     dat.add_argument("--download", action="store_true", help="download from the canonical mirrors")
     dat.add_argument("--data-dir")
-    base = sub.add_parser("baseline", help="harness path vs a plain idiomatic loop, side by side", allow_abbrev=False)
+    base = sub.add_parser(
+        "baseline", help="harness path vs a plain idiomatic loop, side by side", allow_abbrev=False
+    )
     base.add_argument("--framework", required=True)
     base.add_argument("--models", default="lenet,mlp")
     base.add_argument("--epochs", default="4", help="epochs per side (the first is warm-up)")

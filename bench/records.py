@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def utc_now() -> str:
     """ISO-8601 UTC timestamp, seconds precision."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def runs_dir(results: str | os.PathLike) -> Path:
@@ -37,9 +37,9 @@ def runs_dir(results: str | os.PathLike) -> Path:
 
 def new_run_id(config: dict[str, Any]) -> str:
     """A unique, sortable, readable id: framework-model-device-mode-seed-time-random."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
     parts = [config["framework"], config["model"], config["device"], config["mode"], f"s{config['seed']}"]
-    return "-".join(parts + [stamp, os.urandom(3).hex()])
+    return "-".join([*parts, stamp, os.urandom(3).hex()])
 
 
 def write_atomic(path: Path, payload: dict[str, Any]) -> Path:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+import impls
 from bench.records import Unreadable, load_records
 from bench.specs import MODELS, ModelSpec
 from bench.stats import CONFIDENCE, Summary, overlaps
@@ -341,6 +342,7 @@ def _rank(peers: list[Row]) -> None:
         ratio = row.throughput.median / fastest.throughput.median
         if row is fastest:
             row.versus = "1.00× (fastest)" if len(measured) > 1 else "1.00× (only one)"
+            row.versus += " ⚠ fails accuracy gate" if row.gate.flagged else ""
         elif row.gate.flagged:
             row.versus = f"{ratio:.2f}× ⚠ not ranked (fails accuracy gate)"
         elif overlaps(row.throughput, fastest.throughput):
@@ -380,6 +382,7 @@ def load_microbench(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]],
                     {
                         "benchmark": str(bench.get("name") or bench.get("fullname") or "?"),
                         "framework": str(info.get("framework") or path.stem),
+                        "mode": str(info.get("mode") or "—"),
                         "model": str(info.get("model") or "—"),
                         "device": str(info.get("device") or "—"),
                         "median": stats.get("median"),
@@ -695,6 +698,7 @@ def _microbench_section(rows: list[dict[str, Any]]) -> list[str]:
         {
             "benchmark": r["benchmark"],
             "framework": r["framework"],
+            "mode": r["mode"],
             "model": r["model"],
             "device": r["device"],
             "median": _duration(r["median"]),
@@ -706,7 +710,8 @@ def _microbench_section(rows: list[dict[str, Any]]) -> list[str]:
     ]
     return [
         "## Micro-benchmarks\n",
-        "From pytest-benchmark (`<results>/microbench/*.json`), merged as reported: time per call.\n",
+        "From pytest-benchmark (`<results>/microbench/*.json`, `nox -s microbench`), merged as reported: "
+        "time per call (one SGD step or one inference batch), device synchronised.\n",
         table(lines, list(lines[0])) + "\n",
     ]
 
@@ -866,6 +871,7 @@ def _reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Pat
         if config.get("threads") is not None:
             overrides.append(("--threads", str(config["threads"])))
         setups[tuple(overrides)].append(r)
+    registered = set(impls.FRAMEWORKS)
     lines = []
     for overrides, group in sorted(setups.items()):
         models = ",".join(sorted({_model(r) for r in group}))
@@ -878,12 +884,14 @@ def _reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Pat
         modes_per_framework: dict[str, set[str]] = defaultdict(set)
         for r in group:
             modes_per_framework[_framework(r)].add(_mode(r))
-        modes = " --modes all" if any(len(m) > 1 for m in modes_per_framework.values()) else ""
-        lines.append(f"nox -s bench -- {common}{modes}")
-        for framework, fw_modes in sorted(modes_per_framework.items()):
-            lines.append(
-                f"python -m bench run --framework {framework} {common} --modes {','.join(sorted(fw_modes))}"
-            )
+        if set(modes_per_framework) == registered:  # the whole matrix: one line runs every framework
+            several = any(len(m) > 1 for m in modes_per_framework.values())
+            lines.append(f"nox -s bench -- {common}{' --modes all' if several else ''}")
+        else:
+            for framework, modes in sorted(modes_per_framework.items()):
+                lines.append(
+                    f"nox -s \"bench(framework='{framework}')\" -- {common} --modes {','.join(sorted(modes))}"
+                )
     commits = sorted(
         {
             (
@@ -901,8 +909,8 @@ def _reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Pat
     dirs = " ".join(str(d) for d in results_dirs)
     return [
         "## Reproduce\n",
-        f"framebench commit: {commit_text}. The whole matrix (every framework in its own environment), "
-        "or one framework inside its environment:\n",
+        f"framebench commit: {commit_text}. Each framework runs in its own nox environment; inside "
+        "one, `python -m bench run --framework NAME` takes the same options.\n",
         "```sh\n" + "\n".join(lines) + f"\npython -m bench report --results {dirs}\n```\n",
     ]
 

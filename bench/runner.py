@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench import records
 from bench.config import Matrix, RunConfig
@@ -244,9 +245,7 @@ def _last_error_line(log_path: Path) -> str | None:
     return None
 
 
-def _run_child(
-    config: RunConfig, results: Path, on_event: Callable[[dict[str, Any]], None]
-) -> Outcome:
+def _run_child(config: RunConfig, results: Path, on_event: Callable[[dict[str, Any]], None]) -> Outcome:
     logs = results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{config.label.replace('/', '-')}.log"
@@ -321,8 +320,7 @@ def run_matrix(
                 continue
             if progress is not None:
                 progress.run_started(config)
-            on_event = progress.event if progress is not None else (lambda config, event: None)
-            outcome = _run_child(config, results, lambda event, c=config: on_event(c, event))
+            outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event))
             outcomes.append(outcome)
             if progress is not None:
                 progress.run_finished(config, outcome)
@@ -333,6 +331,11 @@ def run_matrix(
         if progress is not None:
             progress.stop()
     return outcomes
+
+
+def _report_event(progress: Any, config: RunConfig, event: dict[str, Any]) -> None:
+    if progress is not None:
+        progress.event(config, event)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

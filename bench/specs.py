@@ -83,14 +83,13 @@ class ModelSpec:
     def forward_flops_per_layer(self) -> list[int]:
         """Return forward FLOPs per example for each conv/dense layer (multiply-add = 2)."""
         flops = []
-        channels, height, width = IMAGE_SHAPE
+        _, height, width = IMAGE_SHAPE
         for layer in self.layers:
             if isinstance(layer, Conv):
                 height = height + 2 * layer.padding - layer.kernel + 1
                 width = width + 2 * layer.padding - layer.kernel + 1
                 outputs = layer.out_channels * height * width
                 flops.append(2 * outputs * layer.in_channels * layer.kernel**2)
-                channels = layer.out_channels
                 height, width = height // 2, width // 2  # every LeNet conv is followed by 2x2 pooling
             else:
                 flops.append(2 * layer.in_features * layer.out_features)

@@ -28,7 +28,10 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
     ("args", "message"),
     [
         (["--framework", "tf"], "unknown framework 'tf'; choose one of: mxnet, numpy, tensorflow, torch"),
-        (["--framework", "numpy", "--models", "alexnet"], "unknown model 'alexnet'; choose one of: lenet, mlp"),
+        (
+            ["--framework", "numpy", "--models", "alexnet"],
+            "unknown model 'alexnet'; choose one of: lenet, mlp",
+        ),
         (["--framework", "numpy", "--devices", "tpu"], "unknown device 'tpu'; choose one of: cpu, gpu"),
         (["--framework", "numpy", "--modes", "turbo"], "unknown mode 'turbo' for numpy; choose one of"),
         (["--framework", "numpy", "--epochs", "0"], "--epochs must be a positive integer, got '0'"),
@@ -85,7 +88,9 @@ def test_results_path_that_is_a_file(tmp_path):
 
 
 def test_unknown_flag_is_argparse_one_liner():
-    result = run_cli("run", "--framework", "numpy", "--epoch", "3", "--results", "/tmp/framebench-never-written")
+    result = run_cli(
+        "run", "--framework", "numpy", "--epoch", "3", "--results", "/tmp/framebench-never-written"
+    )
     assert result.returncode == 2 and "unrecognized arguments: --epoch 3" in result.stderr
 
 

@@ -74,7 +74,9 @@ def test_changed_content_fails_verification(real_data_dir, tmp_path):
     raw = bytearray(gzip.decompress((target / name).read_bytes()))
     raw[-1] = (raw[-1] + 1) % 10  # one flipped label: valid IDX, wrong content
     (target / name).write_bytes(gzip.compress(bytes(raw)))
-    with pytest.raises(DataError, match="content SHA-256 .* does not match.*apt-get install dataset-fashion-mnist"):
+    with pytest.raises(
+        DataError, match=r"content SHA-256 .* does not match.*apt-get install dataset-fashion-mnist"
+    ):
         data.load(target)
 
 
@@ -89,13 +91,13 @@ def test_truncated_archive_is_a_clear_error(real_data_dir, tmp_path):
 def test_missing_files_name_the_fix(real_data_dir, tmp_path):
     target = copy_data(real_data_dir, tmp_path / "d")
     (target / FILES["test_images"].name).unlink()
-    with pytest.raises(DataError, match="lacks t10k-images-idx3-ubyte.gz.*apt-get install"):
+    with pytest.raises(DataError, match=r"lacks t10k-images-idx3-ubyte.gz.*apt-get install"):
         data.load(target)
 
 
 def test_directory_with_the_wrong_files(tmp_path):
     (tmp_path / "cifar-10.tar.gz").write_bytes(b"x")
-    with pytest.raises(DataError, match="does not hold the Fashion-MNIST files.*apt-get install"):
+    with pytest.raises(DataError, match=r"does not hold the Fashion-MNIST files.*apt-get install"):
         data.load(tmp_path)
 
 
@@ -110,7 +112,7 @@ def test_nothing_found_offline_is_an_error_not_synthetic_data(monkeypatch, tmp_p
     import pooch
 
     monkeypatch.setattr(pooch, "retrieve", offline)
-    with pytest.raises(DataError, match="could not download .*network unreachable.*apt-get install"):
+    with pytest.raises(DataError, match=r"could not download .*network unreachable.*apt-get install"):
         data.load()
 
 

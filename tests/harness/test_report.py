@@ -441,7 +441,7 @@ def test_microbenchmarks_are_merged(tmp_path):
             {
                 "name": "test_train_step[lenet-cpu]",
                 "params": {"model": "lenet", "device": "cpu"},
-                "extra_info": {"framework": "torch"},
+                "extra_info": {"framework": "torch", "mode": "eager", "kind": "train_step"},
                 "stats": {"median": 0.0123, "iqr": 0.0004, "ops": 81.3, "rounds": 20},
             },
             {"name": "test_inference", "stats": {"median": 2.5e-5, "iqr": 1e-6, "ops": 40000.0}},
@@ -456,6 +456,7 @@ def test_microbenchmarks_are_merged(tmp_path):
         {
             "benchmark": "test_inference",
             "framework": "tensorflow",
+            "mode": "—",
             "model": "—",
             "device": "—",
             "median": "25 µs",
@@ -466,6 +467,7 @@ def test_microbenchmarks_are_merged(tmp_path):
         {
             "benchmark": "test_no_stats",
             "framework": "tensorflow",
+            "mode": "—",
             "model": "—",
             "device": "—",
             "median": "—",
@@ -476,6 +478,7 @@ def test_microbenchmarks_are_merged(tmp_path):
         {
             "benchmark": "test_train_step[lenet-cpu]",
             "framework": "torch",
+            "mode": "eager",
             "model": "lenet",
             "device": "cpu",
             "median": "12.3 ms",
@@ -498,8 +501,9 @@ def test_reproduce_command_is_derived_from_the_records(tmp_path):
         make_record("torch", device="gpu", epochs=2, status="skipped", reason="no GPU"),
     )
     text = section(render(tmp_path), "## Reproduce")
-    assert "nox -s bench -- --models lenet,mlp --devices cpu,gpu --seeds 0-2 --epochs 2 --threads 8\n" in text
-    assert "python -m bench run --framework torch --models lenet,mlp --devices cpu,gpu --seeds 0-2 " in text
+    assert "nox -s bench -- " not in text  # only torch was recorded: its own session, exact modes
+    expected = "--models lenet,mlp --devices cpu,gpu --seeds 0-2 --epochs 2 --threads 8 --modes eager"
+    assert f"nox -s \"bench(framework='torch')\" -- {expected}\n" in text
     assert f"`{'a' * 40}`" in text
 
 
@@ -577,6 +581,7 @@ def test_golden_report(tmp_path, monkeypatch):
     write(results, *golden_records())
     (records.runs_dir(results) / "torn.json").write_text('{"schema_version": 1, "run_id": "x"')
     (results / "microbench").mkdir()
+    info = {"framework": "torch", "mode": "eager", "batch": 256}
     (results / "microbench" / "torch.json").write_text(
         json.dumps(
             {
@@ -584,11 +589,13 @@ def test_golden_report(tmp_path, monkeypatch):
                     {
                         "name": "test_train_step[lenet-cpu]",
                         "params": {"model": "lenet", "device": "cpu"},
+                        "extra_info": info,
                         "stats": {"median": 0.0123, "iqr": 0.0004, "ops": 81.3, "rounds": 20},
                     },
                     {
                         "name": "test_inference_batch[mlp-cpu]",
                         "params": {"model": "mlp", "device": "cpu"},
+                        "extra_info": info,
                         "stats": {"median": 0.00021, "iqr": 0.00001, "ops": 4761.9, "rounds": 200},
                     },
                 ]

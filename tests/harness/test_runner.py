@@ -43,7 +43,9 @@ def bench(*args: str, **env_extra: str) -> subprocess.CompletedProcess:
 def load(results: Path) -> list[dict]:
     loaded, unreadable = records.load_records(results)
     assert unreadable == []
-    return sorted(loaded, key=lambda r: (r["config"]["framework"], r["config"]["device"], r["config"]["seed"]))
+    return sorted(
+        loaded, key=lambda r: (r["config"]["framework"], r["config"]["device"], r["config"]["seed"])
+    )
 
 
 def test_real_run_writes_a_complete_record(tmp_path):

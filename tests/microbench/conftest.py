@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 
-from framework_fixtures import device, framework  # noqa: E402, F401 - pytest fixtures
+from framework_fixtures import device, framework  # noqa: F401 - pytest fixtures
