@@ -716,6 +716,50 @@ def _microbench_section(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def load_baselines(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """Read ``<results>/baseline/*.json`` written by ``python -m bench baseline`` (nox -s baseline)."""
+    rows: list[dict[str, Any]] = []
+    unreadable: list[Unreadable] = []
+    for results in results_dirs:
+        for path in sorted((Path(results) / "baseline").glob("*.json")):
+            try:
+                payload = json.loads(path.read_text())
+                found = [r for r in payload["rows"] if isinstance(r, dict) and "ratio" in r]
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+                unreadable.append(Unreadable(str(path), f"not a baseline file: {str(exc).splitlines()[0]}"))
+                continue
+            rows.extend(found)
+    rows.sort(key=lambda r: (str(r.get("framework")), str(r.get("model")), str(r.get("device"))))
+    return rows, unreadable
+
+
+def _baseline_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        {
+            "framework (mode)": f"{r.get('framework')} ({r.get('mode')})",
+            "model": r.get("model"),
+            "device": r.get("device"),
+            "threads": r.get("threads"),
+            "our loop examples/s": _plain(r.get("harness_examples_per_sec"), ",.0f"),
+            "plain loop examples/s": _plain(r.get("plain_examples_per_sec"), ",.0f"),
+            "ratio (ours / plain)": _plain(r.get("ratio"), ".2f"),
+            "steady epochs per side": len(r.get("harness_samples") or []),
+            "measured": r.get("measured_at"),
+        }
+        for r in rows
+    ]
+    return [
+        "## Our training loop vs a plain idiomatic loop\n",
+        "From `nox -s baseline` (`<results>/baseline/*.json`): the harness's training path and the "
+        "framework's plain textbook loop (`impls/<name>/baseline.py`) train the same model from the same "
+        "weights in one process, alternating A-B-B-A; medians of steady-state epochs (the first epoch of "
+        "each side dropped). A ratio ≥ 1 means the harness costs the framework nothing.\n",
+        table(lines, list(lines[0])) + "\n",
+    ]
+
+
 def _versions_text(framework: str, versions: dict[str, Any]) -> str:
     keys = sorted(versions, key=lambda k: (k != framework, k))
     return ", ".join(f"{k} {versions[k]}" for k in keys) or "—"
@@ -1234,7 +1278,8 @@ def build_report(results_dirs: Sequence[Path], out: Path, figures: Path, draw: b
     loaded, unreadable = load_records(*results_dirs)
     loaded, malformed = _well_formed(loaded)
     microbench, bad_microbench = load_microbench(results_dirs)
-    unreadable = unreadable + malformed + bad_microbench
+    baselines, bad_baselines = load_baselines(results_dirs)
+    unreadable = unreadable + malformed + bad_microbench + bad_baselines
     if not loaded:
         return _empty_report(results_dirs, unreadable, microbench)
 
@@ -1264,6 +1309,7 @@ def build_report(results_dirs: Sequence[Path], out: Path, figures: Path, draw: b
         parts += _ttt_section(rows, links["ttt"])
         parts += _peak_section(rows)
     parts += _microbench_section(microbench)
+    parts += _baseline_section(baselines)
     parts += _environment_section(kept)
     parts += _not_ok_section(kept)
     parts += _unreadable_section(unreadable)
