@@ -149,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     )
     base.add_argument("--framework", required=True)
     base.add_argument("--models", default="lenet,mlp")
-    base.add_argument("--epochs", default="4", help="epochs per side (the first is warm-up)")
+    base.add_argument("--epochs", default="8", help="measured epochs per side, interleaved (plus 1 warm-up)")
     base.add_argument("--threads")
     base.add_argument("--data-dir")
     base.add_argument("--results", default="results")

@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
 from bench.specs import ModelSpec
 
 
-def plain_train(
+def plain_epochs(
     spec: ModelSpec,
     weights: dict[str, np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
-    epochs: int,
     batch_size: int,
     lr: float,
     seed: int,
     device: str,
-) -> list[float]:
-    """Train ``spec`` from ``weights`` the plain Gluon way; return the wall seconds of each epoch."""
+) -> Iterator[float]:
+    """Train ``spec`` from ``weights`` the plain Gluon way; yield the wall seconds of each epoch, forever."""
     from impls.mxnet import _import_mxnet
 
     # Threads as GluonFramework set them, or (if it was never built here) the environment's.
@@ -52,8 +52,7 @@ def plain_train(
         shuffle=True,
     )
 
-    seconds = []
-    for _ in range(epochs):
+    while True:
         mx.nd.waitall()
         start = time.perf_counter()
         for x, y in train_iter:
@@ -63,5 +62,4 @@ def plain_train(
             batch_loss.backward()
             trainer.step(x.shape[0])  # d2l's train_ch6 steps by the actual batch size
         mx.nd.waitall()  # MXNet is asynchronous: finish the epoch's work before reading the clock
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        yield time.perf_counter() - start

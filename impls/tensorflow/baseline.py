@@ -10,6 +10,7 @@ XLA on a GPU). Construct ``KerasFramework(threads)`` first so the threading is d
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import keras
 import numpy as np
@@ -19,18 +20,17 @@ from bench.specs import ModelSpec
 from impls.tensorflow import TF_DEVICES, KerasModel
 
 
-def plain_train(
+def plain_epochs(
     spec: ModelSpec,
     weights: dict[str, np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
-    epochs: int,
     batch_size: int,
     lr: float,
     seed: int,
     device: str,
-) -> list[float]:
-    """Train with ``model.fit``, one call per epoch, from canonical ``weights``; return seconds per epoch.
+) -> Iterator[float]:
+    """Train with ``model.fit``, one call per epoch, from canonical ``weights``; yield seconds per epoch.
 
     ``images`` is the canonical float32 N x 1 x 28 x 28, ``labels`` int64 N; both are handed to
     ``fit`` as NHWC numpy arrays, as a plain user would.
@@ -40,16 +40,14 @@ def plain_train(
     model.set_weights(weights)
     x = np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32)
     y = np.asarray(labels, dtype=np.int64)
-    seconds = []
     with tf.device(TF_DEVICES[device]):
         net = model.net
         net.compile(
             optimizer=keras.optimizers.SGD(learning_rate=lr),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        for _ in range(epochs):
+        while True:
             start = time.perf_counter()
             net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
             tf.test.experimental.sync_devices()  # fit has fetched its logs already; this makes sure
-            seconds.append(time.perf_counter() - start)
-    return seconds
+            yield time.perf_counter() - start

@@ -8,6 +8,7 @@ accumulation: the least work a training loop can do.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -17,18 +18,17 @@ from bench.specs import ModelSpec
 from impls.torch import TorchModel
 
 
-def plain_train(
+def plain_epochs(
     spec: ModelSpec,
     weights: dict[str, np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
-    epochs: int,
     batch_size: int,
     lr: float,
     seed: int,
     device: str,
-) -> list[float]:
-    """Train from ``weights`` with a textbook loop; return wall seconds per epoch."""
+) -> Iterator[float]:
+    """Train from ``weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
     dev = torch.device("cuda" if device == "gpu" else "cpu")
     holder = TorchModel(spec, dev, "eager")  # only to build the same nn.Sequential and load weights
     holder.set_weights(weights)
@@ -36,8 +36,7 @@ def plain_train(
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     x, y = torch.from_numpy(images).to(dev), torch.from_numpy(labels).to(dev)
     generator = torch.Generator().manual_seed(seed)
-    seconds = []
-    for _ in range(epochs):
+    while True:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
@@ -50,5 +49,4 @@ def plain_train(
             optimizer.step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        yield time.perf_counter() - start

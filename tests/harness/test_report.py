@@ -502,13 +502,15 @@ def test_baseline_comparison_is_merged(tmp_path):
     write(tmp_path, make_record("torch"))
     row = {"framework": "torch", "mode": "eager", "model": "mlp", "device": "cpu", "threads": 2,
            "harness_examples_per_sec": 30500.0, "plain_examples_per_sec": 29000.0, "ratio": 30500 / 29000,
+           "paired_ratio": 1.04,
            "harness_samples": [1.0, 2.0, 3.0, 4.0], "measured_at": "2026-01-01T00:00:00Z"}  # fmt: skip
     records.write_atomic(tmp_path / "baseline" / "torch.json", {"schema_version": 1, "rows": [row]})
     (tmp_path / "baseline" / "broken.json").write_text('{"rows": 3}')
     text = render(tmp_path)
     (line,) = parse_table(section(text, "## Our training loop vs a plain idiomatic loop"))
     assert line["our loop examples/s"] == "30,500" and line["plain loop examples/s"] == "29,000"
-    assert line["ratio (ours / plain)"] == "1.05" and line["steady epochs per side"] == "4"
+    assert line["ratio of medians (ours / plain)"] == "1.05" and line["median paired ratio"] == "1.04"
+    assert line["steady epochs per side"] == "4"
     assert "broken.json" in section(text, "## Unreadable record files")
 
 

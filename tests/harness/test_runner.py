@@ -103,6 +103,14 @@ def test_native_crash_fails_one_run_and_the_matrix_goes_on(tmp_path):
     assert [r["status"] for r in crashed] == ["failed", "failed"]  # both seeds ran, each crashed alone
     assert "process died with SIGABRT" in crashed[0]["reason"] and "(log: " in crashed[0]["reason"]
     assert [r["status"] for r in got if r["config"]["framework"] == "numpy"] == ["ok"]
+    pytest.importorskip("pandas", reason="the report needs the [report] extra")
+    report = bench("report", "--results", str(tmp_path), "--out", str(tmp_path / "REPORT.md"),
+                   "--figures", str(tmp_path / "figures"))  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| numpy (float64)" in text  # the healthy framework is in the summary
+    failed_rows = [line for line in text.splitlines() if line.startswith("| crashy") and "| failed" in line]
+    assert failed_rows and all("process died with SIGABRT" in line for line in failed_rows)
 
 
 def _start(results: Path, marker: Path, **extra: str) -> subprocess.Popen:
