@@ -51,7 +51,10 @@ def build_matrix(args: argparse.Namespace) -> cfg.Matrix:
         if device not in cfg.DEVICE_KINDS:
             raise ValueError(f"unknown device {device!r}; choose one of: {', '.join(cfg.DEVICE_KINDS)}")
     try:
-        known_modes = impls.load_class(framework).MODES
+        # Constructing it imports the framework itself (some defer that): fail here, once, not per run.
+        cls = impls.load_class(framework)
+        cls(threads=1)
+        known_modes = cls.MODES
     except ImportError as exc:
         raise ValueError(
             f"{framework} is not installed in this Python ({exc}); run it through `nox -s bench` "

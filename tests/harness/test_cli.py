@@ -56,12 +56,14 @@ def test_bad_run_options_fail_in_one_line(args, message):
     assert lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_framework_not_installed_names_the_fix():
+def test_framework_not_installed_names_the_fix(tmp_path):
     if subprocess.run([sys.executable, "-c", "import mxnet"], capture_output=True).returncode == 0:
         pytest.skip("mxnet is installed here")
-    result = run_cli("run", "--framework", "mxnet", "--modes", "nope")
+    result = run_cli("run", "--framework", "mxnet", "--results", str(tmp_path))
     assert result.returncode == 2
-    assert "mxnet is not installed in this Python" in result.stderr or "unknown mode" in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "mxnet is not installed in this Python" in line and "nox -s bench" in line
+    assert not (tmp_path / "runs").exists()  # failed early: no per-run failures recorded
 
 
 def test_missing_data_dir_names_the_package(tmp_path):
