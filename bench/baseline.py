@@ -42,7 +42,7 @@ def _harness_epochs(framework: Any, spec: Any, dataset: Any, seed: int) -> Itera
 def compare(
     framework_name: str, models: list[str], epochs: int, threads: int, results: Path, data_dir: str | None
 ) -> list[dict[str, Any]]:
-    """Measure both paths for each model on CPU; print and save (results/baseline/<fw>.json)."""
+    """Measure both paths for each model on CPU; print and save (results/baseline/<fw>-<models>.json)."""
     from bench.data import Dataset, load
     from bench.runner import _set_thread_env
     from bench.specs import get_spec
@@ -87,6 +87,6 @@ def compare(
             f"ratio {harness / baseline:.3f} (median of per-epoch pairs {paired:.3f}; "
             f"{epochs} interleaved steady epochs each)"
         )
-    out = Path(results) / "baseline" / f"{framework_name}.json"
+    out = Path(results) / "baseline" / f"{framework_name}-{'-'.join(models)}.json"
     records.write_atomic(out, {"schema_version": records.SCHEMA_VERSION, "rows": rows})
     return rows

@@ -123,12 +123,29 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     """Compare the harness's training path with a plain idiomatic loop, side by side."""
+    import subprocess
+
     from bench import baseline
 
     framework = impls.check_name(args.framework)
     models = cfg.parse_list(args.models, "models")
+    for model in models:
+        if model not in cfg.MODEL_NAMES:
+            raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(cfg.MODEL_NAMES)}")
     epochs = cfg.positive_int(args.epochs, "epochs")
     threads = cfg.positive_int(args.threads, "threads") if args.threads else cfg.default_threads()
+    if len(models) > 1:
+        # One fresh process per model, as the runner does per run: measured in one process, a model
+        # trained after another was seen to slow one side by up to 2x (allocator/cache state).
+        for model in models:
+            command = [sys.executable, "-m", "bench", "baseline", "--framework", framework,
+                       "--models", model, "--epochs", str(epochs), "--threads", str(threads),
+                       "--results", args.results]  # fmt: skip
+            if args.data_dir:
+                command += ["--data-dir", args.data_dir]
+            if subprocess.run(command).returncode != 0:
+                return 1
+        return 0
     baseline.compare(framework, models, epochs, threads, Path(args.results), args.data_dir)
     return 0
 
