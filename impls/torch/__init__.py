@@ -80,11 +80,13 @@ class TorchModel:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         index = torch.from_numpy(order).to(self.device)
-        # Per-batch loss and predictions stay on the device as detached tensors (one argmax kernel
-        # per step, no host sync); they are reduced once at the end of the epoch.
-        losses, predictions = [], []
+        n_batches = -(-len(order) // batch_size)
+        # Per-batch loss and predictions go into preallocated device buffers (one small copy each),
+        # summed once at the end of the epoch: no host sync and little work inside the loop.
+        losses = torch.empty(n_batches, device=self.device)
+        predictions = torch.empty(len(order), dtype=torch.int64, device=self.device)
         self.net.train()
-        for start in range(0, len(order), batch_size):
+        for step, start in enumerate(range(0, len(order), batch_size)):
             batch = index[start : start + batch_size]
             x, y = images[batch], labels[batch]
             logits = self.forward(x)
@@ -92,11 +94,13 @@ class TorchModel:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            losses.append(loss.detach())
-            predictions.append(logits.detach().argmax(dim=1))
-        sizes = torch.tensor([len(p) for p in predictions], dtype=torch.float32, device=self.device)
-        loss_sum = (torch.stack(losses) * sizes).sum().item()
-        correct = (torch.cat(predictions) == labels[index]).sum().item()
+            with torch.no_grad():
+                losses[step] = loss
+                predictions[start : start + batch_size] = logits.argmax(dim=1)
+        sizes = torch.full((n_batches,), float(batch_size), device=self.device)
+        sizes[-1] = len(order) - batch_size * (n_batches - 1)
+        loss_sum = (losses * sizes).sum().item()
+        correct = (predictions == labels[index]).sum().item()
         return EpochStats(loss=loss_sum / len(order), accuracy=correct / len(order))
 
     @torch.no_grad()
