@@ -42,14 +42,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
 def build_matrix(args: argparse.Namespace) -> cfg.Matrix:
     """Validate the run options into a Matrix; ValueError carries the one-line message."""
     framework = impls.check_name(args.framework)
-    models = cfg.parse_list(args.models, "models")
-    for model in models:
-        if model not in cfg.MODEL_NAMES:
-            raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(cfg.MODEL_NAMES)}")
-    devices = cfg.parse_list(args.devices, "devices")
-    for device in devices:
-        if device not in cfg.DEVICE_KINDS:
-            raise ValueError(f"unknown device {device!r}; choose one of: {', '.join(cfg.DEVICE_KINDS)}")
+    models = cfg.parse_choices(args.models, "models", cfg.MODEL_NAMES)
+    devices = cfg.parse_choices(args.devices, "devices", cfg.DEVICE_KINDS)
     try:
         # Constructing it imports the framework itself (some defer that): fail here, once, not per run.
         cls = impls.load_class(framework)
@@ -128,10 +122,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from bench import baseline
 
     framework = impls.check_name(args.framework)
-    models = cfg.parse_list(args.models, "models")
-    for model in models:
-        if model not in cfg.MODEL_NAMES:
-            raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(cfg.MODEL_NAMES)}")
+    models = cfg.parse_choices(args.models, "models", cfg.MODEL_NAMES)
     epochs = cfg.positive_int(args.epochs, "epochs")
     threads = cfg.positive_int(args.threads, "threads") if args.threads else cfg.default_threads()
     if len(models) > 1:

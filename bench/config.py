@@ -86,6 +86,15 @@ def parse_list(text: str, what: str) -> list[str]:
     return list(dict.fromkeys(items))  # de-duplicate, keep order
 
 
+def parse_choices(text: str, what: str, choices: tuple[str, ...]) -> list[str]:
+    """Split a comma-separated option whose items must be among ``choices`` (e.g. --models)."""
+    items = parse_list(text, what)
+    for item in items:
+        if item not in choices:
+            raise ValueError(f"unknown {what.rstrip('s')} {item!r}; choose one of: {', '.join(choices)}")
+    return items
+
+
 def parse_ints(text: str, what: str) -> list[int]:
     """Parse e.g. ``0,1,2`` or ``0-4`` into non-negative integers."""
     values: list[int] = []
