@@ -133,7 +133,9 @@ def microbench(session: nox.Session, framework: str) -> None:
     install_framework(session, framework, "test")
     out = ROOT / "results" / "microbench"
     out.mkdir(parents=True, exist_ok=True)
+    # 10 warm-up calls before timing: oneDNN/cuDNN primitive caches and allocators settle.
     session.run("pytest", "tests/microbench", "-q", "-p", "no:cacheprovider",
+                "--benchmark-warmup=on", "--benchmark-warmup-iterations=10",
                 f"--benchmark-json={out / f'{framework}.json'}", *session.posargs,
                 env={"FRAMEBENCH_FRAMEWORK": framework})  # fmt: skip
 
