@@ -79,7 +79,7 @@ def _record_environment_failure(session: nox.Session, framework: str, error: Exc
 @nox.parametrize("framework", FRAMEWORKS)
 def bench(session: nox.Session, framework: str) -> None:
     """Train every model with one framework in its own virtualenv, then render the report."""
-    session.notify("report", posargs=[a for a in _results_args(session.posargs)])
+    session.notify("report", posargs=_results_args(session.posargs))
     try:
         install_framework(session, framework)
     except Exception as exc:  # noqa: BLE001 - any install failure: record it, let the others run
@@ -97,10 +97,11 @@ def _results_args(posargs: list[str]) -> list[str]:
     for i, arg in enumerate(posargs):
         if arg == "--results" and i + 1 < len(posargs):
             results = posargs[i + 1]
-            return ["--results", results, "--out", f"{results}/REPORT.md", "--figures", f"{results}/figures"]
-        if arg.startswith("--results="):
+        elif arg.startswith("--results="):
             results = arg.split("=", 1)[1]
-            return ["--results", results, "--out", f"{results}/REPORT.md", "--figures", f"{results}/figures"]
+        else:
+            continue
+        return ["--results", results, "--out", f"{results}/REPORT.md", "--figures", f"{results}/figures"]
     return []
 
 

@@ -25,36 +25,39 @@ def batch():
     return data.Dataset.as_float(dataset.train_images[:BATCH]), dataset.train_labels[:BATCH]
 
 
-@pytest.mark.parametrize("model", sorted(MODELS))
-def test_train_step(benchmark, framework, device, model, batch):
+def _loaded(framework, device, model, batch):
+    """The model with canonical weights and the batch on its device."""
     spec = MODELS[model]
     net = build(framework, spec, device)
     net.set_weights(spec.initial_weights(0))
-    on_device = net.put(*batch)
+    return spec, net, net.put(*batch)
+
+
+def _measure(benchmark, framework, device, model, kind, call):
+    call()  # warm-up: compilation/tracing is not part of a measured call
+    benchmark.extra_info.update(framework=framework.NAME, model=model, device=device,
+                                mode=framework.MODES[0], kind=kind, batch=BATCH)  # fmt: skip
+    benchmark(call)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_train_step(benchmark, framework, device, model, batch):
+    spec, net, on_device = _loaded(framework, device, model, batch)
     order = np.arange(BATCH)
 
     def step():
         net.train_epoch(on_device, order, BATCH, spec.lr)  # one batch = one SGD step
         net.sync()
 
-    step()  # warm-up: compilation/tracing is not part of a step
-    benchmark.extra_info.update(framework=framework.NAME, model=model, device=device,
-                                mode=framework.MODES[0], kind="train_step", batch=BATCH)  # fmt: skip
-    benchmark(step)
+    _measure(benchmark, framework, device, model, "train_step", step)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_inference_batch(benchmark, framework, device, model, batch):
-    spec = MODELS[model]
-    net = build(framework, spec, device)
-    net.set_weights(spec.initial_weights(0))
-    on_device = net.put(*batch)
+    _, net, on_device = _loaded(framework, device, model, batch)
 
     def infer():
         net.logits(on_device)  # returns host numpy: includes the device->host copy of the logits
         net.sync()
 
-    infer()
-    benchmark.extra_info.update(framework=framework.NAME, model=model, device=device,
-                                mode=framework.MODES[0], kind="inference_batch", batch=BATCH)  # fmt: skip
-    benchmark(infer)
+    _measure(benchmark, framework, device, model, "inference_batch", infer)
