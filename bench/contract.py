@@ -6,17 +6,40 @@ clock; an implementation owns only its framework. Nothing here imports a deep-le
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from bench.config import DEVICE_KINDS  # noqa: F401 - re-exported for implementations
 from bench.specs import ModelSpec
+
+EVAL_BATCH = 1024  # evaluation batch in every framework; large enough to amortise per-batch overhead
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32")  # fp32 (TF32 off) is the default everywhere
+INPUTS: tuple[str, ...] = ("device", "native")  # data resident on the device, or the framework's loader
 
 
 class Unsupported(Exception):
     """A combination (device, mode) this framework or environment cannot run; recorded as skipped."""
+
+
+@dataclass(frozen=True)
+class NativeSource:
+    """What a framework's native input pipeline reads: one verified split of Fashion-MNIST.
+
+    ``images`` are the raw uint8 N x 28 x 28 pixels and ``labels`` int64 N, exactly as decoded and
+    verified by ``bench.data``; ``data_dir`` holds the four verified ``*-ubyte.gz`` files (for a
+    loader that reads them itself, e.g. torchvision's ``FashionMNIST``); ``workers`` is
+    ``--loader-workers`` (0 = load in the training process). The pipeline must deliver the same
+    float32 values in [0, 1] (pixel / 255) as ``put`` and follow the harness's order exactly.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    data_dir: str
+    split: str  # "train" or "test"
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,7 +81,19 @@ class Model(Protocol):
         """
 
     def evaluate(self, data: Any) -> EvalStats:
-        """Return mean loss and accuracy over ``data`` (no weight update)."""
+        """Return mean loss and accuracy over ``data`` (no weight update; ``data`` from ``put``)."""
+
+    # --- optional: the native input path (``--input native``); without it such runs are skipped ---
+
+    def native_input(self, source: NativeSource) -> Any:
+        """Build the framework's own input pipeline over ``source`` (not timed); ``train_epoch``
+        accepts what this returns in place of ``put``'s result and draws its batches from it."""
+
+    def native_batches(
+        self, data: Any, order: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield, as host numpy arrays (float32 B x 1 x 28 x 28, int64 B), exactly the batches the
+        native pipeline ``data`` feeds ``train_epoch`` for this order (for the same-batches test)."""
 
     def logits(self, data: Any) -> np.ndarray:
         """Return the logits for ``data`` as a float32 N x 10 numpy array (for conformance tests)."""
@@ -85,14 +120,55 @@ class Framework(Protocol):
     def device_name(self, device: str) -> str:
         """Return a human-readable name of the device (e.g. the GPU model)."""
 
-    def settings(self, device: str, mode: str) -> dict[str, Any]:
+    def settings(self, device: str, mode: str, precision: str = "fp32") -> dict[str, Any]:
         """Return the numerics/threading settings in effect (recorded with every run)."""
 
-    def build(self, spec: ModelSpec, device: str, mode: str) -> Model:
-        """Build ``spec`` on ``device`` in ``mode``; raise Unsupported early if that cannot run."""
+    def build(self, spec: ModelSpec, device: str, mode: str, precision: str = "fp32") -> Model:
+        """Build ``spec`` on ``device`` in ``mode``; raise Unsupported early if that cannot run.
+
+        ``precision`` is one of PRECISIONS: "fp32" (true fp32, TF32 off) or "tf32" (TF32 tensor
+        cores allowed for matmul/conv; GPU only: raise Unsupported where it has no meaning)."""
 
     def peak_gflops(self, device: str) -> dict[str, Any]:
         """Measure fp32 matrix-product throughput on ``device``; return gflops and the method."""
 
     def peak_device_memory_bytes(self, device: str) -> int | None:
         """Return the peak device-memory allocation so far (None on CPU)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers shared by implementations (plain Python/numpy: no framework is imported here)
+
+
+def check_mode(framework: Any, mode: str) -> str:
+    """Return ``mode`` if ``framework`` declares it, else raise Unsupported naming the valid ones."""
+    if mode not in framework.MODES:
+        raise Unsupported(
+            f"{framework.NAME} has no mode {mode!r}; choose one of: {', '.join(framework.MODES)}"
+        )
+    return mode
+
+
+def check_precision(precision: str, device: str) -> str:
+    """Validate ``precision``; TF32 exists only on a GPU's tensor cores (CPU runs are fp32)."""
+    if precision not in PRECISIONS:
+        raise Unsupported(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "tf32" and device != "gpu":
+        raise Unsupported("tf32 is a GPU tensor-core setting; CPU runs are fp32 only")
+    return precision
+
+
+def time_peak_matmul(
+    matmul: Callable[[], Any], sync: Callable[[], None], n: int, label: str, repeats: int = 5
+) -> dict[str, Any]:
+    """Time ``matmul`` (one n x n by n x n fp32 product, its result forced) best of ``repeats``,
+    after one warm-up call; return the contract's ``peak_gflops`` dict."""
+    timings = []
+    for _ in range(repeats + 1):  # the first call warms up the BLAS / autotuner and is dropped
+        sync()
+        start = time.perf_counter()
+        matmul()
+        sync()
+        timings.append(time.perf_counter() - start)
+    best = min(timings[1:])
+    return {"gflops": 2 * n**3 / best / 1e9, "method": f"{label} fp32 {n}x{n}, best of {repeats}"}
