@@ -1,7 +1,7 @@
 """nox sessions for framebench: one virtualenv per framework (their pins conflict).
 
-    nox -s bench                      # every framework x lenet,mlp x cpu,gpu x seeds 0,1,2, then the report
-    nox -s bench -- --models mlp --epochs 1 --seeds 0
+    nox -s bench                      # every framework x lenet,mlp x cpu,gpu x seeds 0-5, then the report
+    nox -s bench -- --models mlp --epochs 1 --seeds 0 --frameworks torch,jax
     nox -s tests                      # harness tests + every framework's conformance suite
     nox -l                            # list sessions
 
@@ -11,6 +11,8 @@ every session below, with no edit here.
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -50,26 +52,30 @@ def install_framework(session: nox.Session, framework: str, *extras: str) -> Non
     session.install("-r", str(framework_requirements(framework)), "-e", target)
 
 
-def _record_environment_failure(session: nox.Session, framework: str, error: Exception) -> None:
+ENVS = ROOT / ".nox" / "framebench-envs"  # env(framework=...) writes <framework>.json here
+
+
+def _record_environment_failure(session: nox.Session, framework: str, reason: str) -> None:
     """Write a failed record for every run of the requested matrix, so the report shows why."""
     from bench import cli, config
 
-    args = cli.parser().parse_args(["run", "--framework", framework, *session.posargs])
-    reason = (
-        f"the {framework} environment could not be built "
-        f"(pip install -r {impls.requirements_file(framework).relative_to(ROOT)} failed: "
-        f"{str(error).splitlines()[0] if str(error) else type(error).__name__}); see the nox log"
-    )
+    args = cli.parser().parse_args(["run", "--frameworks", framework, *session.posargs])
     matrix = config.Matrix(
-        framework=framework,
+        frameworks=(framework,),
         models=tuple(config.parse_list(args.models, "models")),
         devices=tuple(config.parse_list(args.devices, "devices")),
-        modes=("default",),
+        modes={framework: ("default",)},
         seeds=tuple(config.parse_ints(args.seeds, "seeds")),
         epochs=int(args.epochs) if args.epochs else None,
-        batch_size=int(args.batch_size) if args.batch_size else None,
+        batch_sizes=tuple(config.parse_int_list(args.batch_sizes, "batch-sizes"))
+        if args.batch_sizes
+        else (None,),
         lr=float(args.lr) if args.lr else None,
-        threads=int(args.threads) if args.threads else config.default_threads(),
+        threads=tuple(config.parse_int_list(args.threads, "threads"))
+        if args.threads
+        else (config.default_threads(),),
+        inputs=tuple(config.parse_list(args.input, "input")),
+        precisions=tuple(config.parse_list(args.precision, "precision")),
     )
     for run in matrix.runs():
         records.write_record(args.results, records.outcome_record(run.to_dict(), "failed", reason))
@@ -77,19 +83,78 @@ def _record_environment_failure(session: nox.Session, framework: str, error: Exc
 
 @nox.session(python=PYTHON)
 @nox.parametrize("framework", FRAMEWORKS)
-def bench(session: nox.Session, framework: str) -> None:
-    """Train every model with one framework in its own virtualenv, then render the report."""
-    session.notify("report", posargs=_results_args(session.posargs))
+def env(session: nox.Session, framework: str) -> None:
+    """Build one framework's virtualenv (its pins + the harness) and note its Python for `bench`."""
+    ENVS.mkdir(parents=True, exist_ok=True)
+    marker = ENVS / f"{framework}.json"
+    marker.unlink(missing_ok=True)
     try:
         install_framework(session, framework)
-    except Exception as exc:  # noqa: BLE001 - any install failure: record it, let the others run
-        _record_environment_failure(session, framework, exc)
-        session.skip(f"{framework}: environment could not be built; recorded as failed runs")
-    # exit 1 = some runs failed; they are recorded and shown in the report, so the matrix goes on.
-    code = session.run("python", "-m", "bench", "run", "--framework", framework, *session.posargs,
-                       success_codes=[0, 1])  # fmt: skip
-    if code == 1:
-        session.warn(f"{framework}: some runs failed; see the report's failed-runs table")
+    except Exception as exc:  # noqa: BLE001 - any install failure: recorded, the other frameworks run
+        reason = (
+            f"the {framework} environment could not be built (pip install -r "
+            f"{impls.requirements_file(framework).relative_to(ROOT)} failed: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); see the nox log"
+        )
+        marker.write_text(json.dumps({"error": reason}))
+        session.warn(f"{framework}: {reason}")
+        return
+    python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True).strip()
+    marker.write_text(json.dumps({"python": python}))
+
+
+@nox.session(python=PYTHON, requires=[f"env(framework='{name}')" for name in FRAMEWORKS])
+def bench(session: nox.Session) -> None:
+    """Train the matrix with every framework, runs interleaved across frameworks in a rotating order
+    (each run in its framework's own virtualenv and its own process), then render the report."""
+    session.install("-e", ".")
+    session.notify("report", posargs=_results_args(session.posargs))
+    args = _bench_args(session.posargs)
+    wanted = FRAMEWORKS
+    if args.frameworks:
+        wanted = [
+            name for name in FRAMEWORKS if args.frameworks == "all" or name in args.frameworks.split(",")
+        ]
+    pythons = {}
+    for framework in wanted:
+        state = json.loads((ENVS / f"{framework}.json").read_text())
+        if "error" in state:
+            _record_environment_failure(session, framework, state["error"])
+        else:
+            pythons[framework] = state["python"]
+    if not pythons:
+        session.error("no framework environment could be built; see the env sessions above")
+    rest = _without_frameworks(session.posargs)
+    started = records.utc_now()
+    session.run("python", "-m", "bench", "run", "--frameworks", ",".join(pythons),
+                *[f"--python={name}={path}" for name, path in pythons.items()], *rest,
+                success_codes=[0, 1])  # fmt: skip
+    # exit 1 = some runs failed; they are recorded and shown in the report, so nothing is lost.
+    failed = [r for r in records.load_records(args.results)[0]
+              if r["status"] == "failed" and str(r.get("finished_at") or "") >= started]  # fmt: skip
+    if failed:
+        session.warn(f"{len(failed)} run(s) failed; see the report's failed-runs table")
+
+
+def _bench_args(posargs: list[str]) -> argparse.Namespace:
+    """The few options the session itself needs (the rest go to `bench run` untouched)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--frameworks", "--framework", dest="frameworks")
+    parser.add_argument("--results", default="results")
+    return parser.parse_known_args(posargs)[0]
+
+
+def _without_frameworks(posargs: list[str]) -> list[str]:
+    """posargs without --frameworks/--framework (the session passes the built ones itself)."""
+    out, skip = [], False
+    for arg in posargs:
+        if skip:
+            skip = False
+        elif arg in ("--frameworks", "--framework"):
+            skip = True
+        elif not arg.startswith(("--frameworks=", "--framework=")):
+            out.append(arg)
+    return out
 
 
 def _results_args(posargs: list[str]) -> list[str]:

@@ -7,6 +7,7 @@ so it must not import numpy or any framework.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -16,8 +17,21 @@ from bench.specs import MODELS
 
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu")
 MODEL_NAMES: tuple[str, ...] = tuple(sorted(MODELS))
+PRECISIONS: tuple[str, ...] = ("fp32", "tf32")  # the same as bench.contract.PRECISIONS
+INPUTS: tuple[str, ...] = ("device", "native")  # the same as bench.contract.INPUTS
+PURPOSES: tuple[str, ...] = ("full", "timing")
 
-DEFAULT_SEEDS = (0, 1, 2)  # three seeds: enough for a median and a spread (see README)
+# Six runs per cell: the smallest n whose order-statistic interval for a median reaches 95%
+# ([min, max] of 6 covers the median with probability 1 - 2/2^6 = 96.9%). The first three seeds
+# train the full schedule (accuracy, curves, time to target); the other three are throughput-only
+# repeats of TIMING_EPOCHS epochs (1 warm-up + 2 measured), evaluated once at the end. See README.
+DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5)
+DEFAULT_ACCURACY_SEEDS = 3
+DEFAULT_TIMING_EPOCHS = 3
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (options, names, paths): one line, exit code 2."""
 
 
 def default_threads() -> int:
@@ -42,35 +56,66 @@ class RunConfig:
     lr: float
     threads: int
     repeat: int = 0  # --repeats: the same seed again (timing spread; accuracy is deterministic on CPU)
+    input: str = "device"  # device: data resident on the device; native: the framework's own loader
+    precision: str = "fp32"  # fp32 (TF32 off) or tf32 (GPU tensor cores)
+    loader_workers: int = 0  # --loader-workers for the native input path
+    purpose: str = "full"  # full: all epochs, evaluated each epoch; timing: throughput-only repeat
+    timing_epochs: int = DEFAULT_TIMING_EPOCHS  # epochs a timing run trains (1 warm-up + the rest)
     data_dir: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        impls.check_name(self.framework)
+        try:
+            impls.check_name(self.framework)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}")
+            raise UsageError(f"unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}")
         if self.device not in DEVICE_KINDS:
-            raise ValueError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICE_KINDS)}")
+            raise UsageError(f"unknown device {self.device!r}; choose one of: {', '.join(DEVICE_KINDS)}")
         for name in ("epochs", "batch_size", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
+                raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
         for name in ("seed", "repeat"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+                raise UsageError(f"{name} must be a non-negative integer, got {value!r}")
         if not (isinstance(self.lr, float) and 0.0 < self.lr < float("inf")):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+            raise UsageError(f"lr must be a positive number, got {self.lr!r}")
+        for name, choices in (("input", INPUTS), ("precision", PRECISIONS), ("purpose", PURPOSES)):
+            if getattr(self, name) not in choices:
+                raise UsageError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(choices)}"
+                )
+        if isinstance(self.loader_workers, bool) or not isinstance(self.loader_workers, int):
+            raise UsageError(f"loader-workers must be a non-negative integer, got {self.loader_workers!r}")
+        if self.loader_workers < 0:
+            raise UsageError(f"loader-workers must be a non-negative integer, got {self.loader_workers!r}")
+        if isinstance(self.timing_epochs, bool) or not isinstance(self.timing_epochs, int):
+            raise UsageError(f"timing-epochs must be an integer >= 2, got {self.timing_epochs!r}")
+        if self.timing_epochs < 2:
+            raise UsageError(f"timing-epochs must be an integer >= 2, got {self.timing_epochs!r}")
+
+    @property
+    def train_epochs(self) -> int:
+        """Epochs this run really trains: all of them, or a timing run's few."""
+        return self.epochs if self.purpose == "full" else min(self.timing_epochs, self.epochs)
 
     @property
     def label(self) -> str:
         """Short human-readable name, e.g. ``torch/lenet/cpu/eager/seed0``."""
-        repeat = f"/repeat{self.repeat}" if self.repeat else ""
-        return f"{self.framework}/{self.model}/{self.device}/{self.mode}/seed{self.seed}{repeat}"
+        extra = [f"repeat{self.repeat}" if self.repeat else ""]
+        extra.append("" if self.input == "device" else f"input-{self.input}")
+        extra.append("" if self.precision == "fp32" else self.precision)
+        extra.append("" if self.purpose == "full" else "timing")
+        tail = "".join(f"/{part}" for part in extra if part)
+        return f"{self.framework}/{self.model}/{self.device}/{self.mode}/seed{self.seed}{tail}"
 
-    def key(self, data_sha256: str) -> str:
-        """Identity of this configuration on this data (what --resume matches on)."""
+    def key(self, data_sha256: str, machine: str = "") -> str:
+        """Identity of this configuration on this data and machine (what --resume matches on)."""
         fields = {k: v for k, v in asdict(self).items() if k != "data_dir"}
         fields["data_sha256"] = data_sha256
+        fields["machine"] = machine
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -82,7 +127,7 @@ def parse_list(text: str, what: str) -> list[str]:
     """Split a comma-separated option; empty items are an error."""
     items = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not item for item in items):
-        raise ValueError(f"--{what} needs a comma-separated list, got {text!r}")
+        raise UsageError(f"--{what} needs a comma-separated list, got {text!r}")
     return list(dict.fromkeys(items))  # de-duplicate, keep order
 
 
@@ -91,7 +136,7 @@ def parse_choices(text: str, what: str, choices: tuple[str, ...]) -> list[str]:
     items = parse_list(text, what)
     for item in items:
         if item not in choices:
-            raise ValueError(f"unknown {what.rstrip('s')} {item!r}; choose one of: {', '.join(choices)}")
+            raise UsageError(f"unknown {what.rstrip('s')} {item!r}; choose one of: {', '.join(choices)}")
     return items
 
 
@@ -106,9 +151,9 @@ def parse_ints(text: str, what: str) -> list[int]:
             else:
                 values.append(int(item))
         except ValueError:
-            raise ValueError(f"--{what} needs integers like 0,1,2 or 0-4, got {item!r}") from None
+            raise UsageError(f"--{what} needs integers like 0,1,2 or 0-4, got {item!r}") from None
     if any(v < 0 for v in values):
-        raise ValueError(f"--{what} must be non-negative, got {text!r}")
+        raise UsageError(f"--{what} must be non-negative, got {text!r}")
     return list(dict.fromkeys(values))
 
 
@@ -117,9 +162,9 @@ def positive_int(text: str, what: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise ValueError(f"--{what} must be a positive integer, got {text!r}") from None
+        raise UsageError(f"--{what} must be a positive integer, got {text!r}") from None
     if value <= 0:
-        raise ValueError(f"--{what} must be a positive integer, got {text!r}")
+        raise UsageError(f"--{what} must be a positive integer, got {text!r}")
     return value
 
 
@@ -128,51 +173,86 @@ def positive_float(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"--{what} must be a positive number, got {text!r}") from None
+        raise UsageError(f"--{what} must be a positive number, got {text!r}") from None
     if not 0.0 < value < float("inf"):
-        raise ValueError(f"--{what} must be a positive number, got {text!r}")
+        raise UsageError(f"--{what} must be a positive number, got {text!r}")
     return value
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """Parse a comma-separated list of positive integers, e.g. ``--batch-sizes 64,256``."""
+    return [positive_int(item, what) for item in parse_list(text, what)]
 
 
 @dataclass(frozen=True)
 class Matrix:
-    """Everything ``bench run`` was asked to do for one framework."""
+    """Everything ``bench run`` was asked to do, across frameworks."""
 
-    framework: str
+    frameworks: tuple[str, ...]
     models: tuple[str, ...]
     devices: tuple[str, ...]
-    modes: tuple[str, ...]
+    modes: dict[str, tuple[str, ...]]  # framework -> its resolved modes
     seeds: tuple[int, ...]
     epochs: int | None  # None: each model's default
-    batch_size: int | None
+    batch_sizes: tuple[int | None, ...]  # (None,): each model's default
     lr: float | None
-    threads: int
+    threads: tuple[int, ...]
     repeats: int = 1
+    inputs: tuple[str, ...] = ("device",)
+    precisions: tuple[str, ...] = ("fp32",)
+    loader_workers: int = 0
+    accuracy_seeds: int | None = None  # None: every seed trains the full schedule
+    timing_epochs: int = DEFAULT_TIMING_EPOCHS
     data_dir: str | None = None
 
-    def runs(self) -> list[RunConfig]:
-        """Expand to one RunConfig per (model, device, mode, seed), in a stable order."""
+    def framework_runs(self, framework: str) -> list[RunConfig]:
+        """One framework's runs, in a stable order (model, device, setup, mode, seed, repeat)."""
         out = []
+        full_seeds = set(self.seeds if self.accuracy_seeds is None else self.seeds[: self.accuracy_seeds])
         for model in self.models:
             spec = MODELS[model]
-            epochs, batch_size, lr = spec.epochs, spec.batch_size, spec.lr
             for device in self.devices:
-                for mode in self.modes:
-                    for seed in self.seeds:
-                        out.extend(
-                            RunConfig(
-                                framework=self.framework,
-                                model=model,
-                                device=device,
-                                mode=mode,
-                                seed=seed,
-                                epochs=self.epochs or epochs,
-                                batch_size=self.batch_size or batch_size,
-                                lr=self.lr or lr,
-                                threads=self.threads,
-                                repeat=repeat,
-                                data_dir=self.data_dir,
+                for input_, precision, batch_size, threads in itertools.product(
+                    self.inputs, self.precisions, self.batch_sizes, self.threads
+                ):
+                    for mode in self.modes[framework]:
+                        for seed in self.seeds:
+                            out.extend(
+                                RunConfig(
+                                    framework=framework,
+                                    model=model,
+                                    device=device,
+                                    mode=mode,
+                                    seed=seed,
+                                    epochs=self.epochs or spec.epochs,
+                                    batch_size=batch_size or spec.batch_size,
+                                    lr=self.lr or spec.lr,
+                                    threads=threads,
+                                    repeat=repeat,
+                                    input=input_,
+                                    precision=precision,
+                                    loader_workers=self.loader_workers,
+                                    purpose="full" if seed in full_seeds else "timing",
+                                    timing_epochs=self.timing_epochs,
+                                    data_dir=self.data_dir,
+                                )
+                                for repeat in range(self.repeats)
                             )
-                            for repeat in range(self.repeats)
-                        )
+        return out
+
+    def runs(self) -> list[RunConfig]:
+        """Every run, frameworks interleaved in a rotating order.
+
+        Round r takes the r-th run of each framework, starting with framework r mod k, so that a
+        machine drifting during the matrix hits every framework alike and no framework always
+        goes first. Runs of one framework keep their stable order.
+        """
+        lists = [self.framework_runs(framework) for framework in self.frameworks]
+        out: list[RunConfig] = []
+        k = len(lists)
+        for r in range(max((len(runs) for runs in lists), default=0)):
+            for j in range(k):
+                runs = lists[(r + j) % k]
+                if r < len(runs):
+                    out.append(runs[r])
         return out

@@ -9,9 +9,11 @@ from bench.config import RunConfig
 
 
 def _epoch_line(config: RunConfig, event: dict[str, Any]) -> str:
+    accuracy = event.get("test_accuracy")
+    accuracy_text = f"test acc {accuracy:.4f}" if accuracy is not None else "(timing run: no evaluation)"
     return (
         f"{config.label}  epoch {event['epoch']}/{event['epochs']}  "
-        f"test acc {event['test_accuracy']:.4f}  {event['examples_per_sec']:,.0f} ex/s"
+        f"{accuracy_text}  {event['examples_per_sec']:,.0f} ex/s"
     )
 
 

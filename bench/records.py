@@ -138,26 +138,80 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_GPU_CACHE: list[list[dict[str, str]]] = []
+
+
 def _gpu_info() -> list[dict[str, str]]:
+    """Name, driver and memory of each NVIDIA GPU (nvidia-smi), once per process; [] without one."""
+    if _GPU_CACHE:
+        return _GPU_CACHE[0]
+    gpus = []
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
             capture_output=True, text=True, timeout=20, check=True,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.stdout.strip().splitlines():
+        out = None
+    for line in out.stdout.strip().splitlines() if out else []:
         name, driver, memory = (part.strip() for part in line.split(",", 2))
         gpus.append({"name": name, "driver": driver, "memory": memory})
+    _GPU_CACHE.append(gpus)
     return gpus
+
+
+COMMIT_ENV, DIRTY_ENV = "FRAMEBENCH_COMMIT", "FRAMEBENCH_DIRTY"
+
+
+def source_state() -> dict[str, Any]:
+    """The framebench commit and whether the tree was dirty: from git, or, in a copied tree without
+    ``.git`` (e.g. on a lent GPU machine), from $FRAMEBENCH_COMMIT / $FRAMEBENCH_DIRTY, recorded as such."""
+    commit = _git("rev-parse", "HEAD")
+    if commit:
+        # results/ changes with every run; only code changes make the tree "dirty".
+        status = _git("status", "--porcelain", "--", ".", ":(exclude)results")
+        return {"framebench_commit": commit, "framebench_dirty": bool(status) if status is not None else None,
+                "framebench_commit_source": "git"}  # fmt: skip
+    commit = os.environ.get(COMMIT_ENV) or None
+    dirty = os.environ.get(DIRTY_ENV, "").strip().lower()
+    return {
+        "framebench_commit": commit,
+        "framebench_dirty": {"1": True, "true": True, "0": False, "false": False}.get(dirty),
+        "framebench_commit_source": f"{COMMIT_ENV} env" if commit else None,
+    }
+
+
+def machine_of(device_kind: str, env: dict[str, Any] | None = None) -> str:
+    """The machine part of a device's identity: CPU model and core count, or the GPU model.
+
+    Host names are not enough (containers share them), so two machines with the same CPU model and
+    core count count as the same machine-device, which is what a comparison of them needs.
+    """
+    env = (
+        env
+        if env is not None
+        else {"cpu_model": _cpu_model(), "cpu_cores": os.cpu_count(), "gpus": _gpu_info()}
+    )
+    if device_kind == "gpu":
+        names = sorted({g.get("name", "?") for g in env.get("gpus") or []})
+        return " + ".join(names) if names else "no GPU"
+    return f"{env.get('cpu_model') or '?'} · {env.get('cpu_cores') or '?'} cores"
+
+
+def machine_label(record: dict[str, Any]) -> str:
+    """A record's machine-device label; derived from its environment for records that predate it."""
+    device = record.get("device") or {}
+    if device.get("machine"):
+        return str(device["machine"])
+    kind = device.get("kind") or (record.get("config") or {}).get("device") or "cpu"
+    env = record.get("environment") or {}
+    if kind == "gpu" and device.get("name") and not env.get("gpus"):
+        return str(device["name"])
+    return machine_of(kind, env)
 
 
 def environment() -> dict[str, Any]:
     """Where a run happened: Python, OS, CPU, GPU, host, framebench commit."""
-    commit = _git("rev-parse", "HEAD")
-    # results/ changes with every run; only code changes make the tree "dirty".
-    status = _git("status", "--porcelain", "--", ".", ":(exclude)results")
     return {
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
@@ -165,13 +219,13 @@ def environment() -> dict[str, Any]:
         "cpu_cores": os.cpu_count(),
         "host_id": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12],
         "gpus": _gpu_info(),
-        "framebench_commit": commit,
-        "framebench_dirty": bool(status) if status is not None else None,
+        **source_state(),
     }
 
 
 def base_record(config: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     """The fields every record has, before the run's outcome is known."""
+    env = environment()
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id or new_run_id(config),
@@ -183,12 +237,12 @@ def base_record(config: dict[str, Any], run_id: str | None = None) -> dict[str, 
         "finished_at": None,
         "framework": {"name": config["framework"], "mode": config["mode"], "versions": {}, "settings": {}},
         "model": {"name": config["model"]},
-        "device": {"kind": config["device"], "name": None},
+        "device": {"kind": config["device"], "name": None, "machine": machine_of(config["device"], env)},
         "config": {k: v for k, v in config.items() if k != "data_dir"},
         "data": None,
         "metrics": None,
         "curve": [],
-        "environment": environment(),
+        "environment": env,
     }
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import records
-from bench.config import Matrix, RunConfig
+from bench.config import Matrix, RunConfig, UsageError
 
 PROGRESS_PREFIX = "@@framebench "  # marks the child's progress lines on its stdout
 CHILD_ENTRY = "bench.runner"
@@ -63,40 +63,46 @@ def time_to_target(curve: list[dict[str, Any]], target: float) -> dict[str, Any]
 
 def summarize(curve: list[dict[str, Any]], train_examples: int, test_examples: int) -> dict[str, Any]:
     """Metrics from the per-epoch curve; epoch 1 (warm-up/compile) is kept out of steady state."""
+    from bench.stats import quartiles
+
     steady = [train_examples / p["train_seconds"] for p in curve[1:]]
-    quartiles = statistics.quantiles(steady, n=4, method="inclusive") if len(steady) >= 2 else None
     return {
         "final_test_accuracy": curve[-1]["test_accuracy"],
         "final_train_loss": curve[-1]["train_loss"],
         "steady_examples_per_sec": statistics.median(steady) if steady else None,
-        "steady_examples_per_sec_iqr": [quartiles[0], quartiles[2]] if quartiles else None,
+        "steady_examples_per_sec_iqr": list(quartiles(steady)) if len(steady) >= 2 else None,
         "steady_epochs": len(steady),
         "first_epoch_seconds": curve[0]["train_seconds"],
         "train_seconds_total": sum(p["train_seconds"] for p in curve),
-        "eval_examples_per_sec": statistics.median(test_examples / p["eval_seconds"] for p in curve),
+        "eval_examples_per_sec": statistics.median(
+            test_examples / p["eval_seconds"] for p in curve if p["eval_seconds"]
+        ),
     }
 
 
-def run_one(config: RunConfig, results: Path, log_path: str | None = None) -> dict[str, Any]:
+def run_one(
+    config: RunConfig, results: Path, log_path: str | None = None, schedule: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Train and evaluate one configuration in this process; write and return its record."""
     _set_thread_env(config.threads)
     import numpy as np
 
     import impls
     from bench import data as data_mod
-    from bench.contract import Unsupported
+    from bench.contract import NativeSource, Unsupported
     from bench.specs import get_spec
 
     spec = get_spec(config.model)
     record = records.base_record(config.to_dict())
     record["log_path"] = log_path
+    record["schedule"] = schedule
     record["model"].update(
         params=spec.num_params(),
         train_flops_per_example=spec.train_flops(),
         forward_flops_per_example=spec.forward_flops(),
     )
     dataset = data_mod.load(config.data_dir)
-    record["config_key"] = config.key(dataset.sha256)
+    record["config_key"] = config.key(dataset.sha256, record["device"]["machine"])
     record["data"] = {
         "name": "fashion-mnist",
         "sha256": dataset.sha256,
@@ -122,47 +128,65 @@ def run_one(config: RunConfig, results: Path, log_path: str | None = None) -> di
                 reason = str(exc)
             return finish("skipped", reason)
         record["device"]["name"] = framework.device_name(config.device)
-        record["framework"]["settings"] = framework.settings(config.device, mode)
-        model = framework.build(spec, config.device, mode)
+        model = framework.build(spec, config.device, mode, precision=config.precision)
+        record["framework"]["settings"] = framework.settings(config.device, mode, precision=config.precision)
+        if config.input == "native" and not callable(getattr(model, "native_input", None)):
+            raise Unsupported(f"{config.framework} has no native input pipeline (Model.native_input)")
     except Unsupported as exc:
         return finish("skipped", str(exc))
 
     model.set_weights(spec.initial_weights(config.seed))
-    train = model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
+    if config.input == "native":
+        source = NativeSource(
+            images=dataset.train_images,
+            labels=dataset.train_labels,
+            data_dir=dataset.source,
+            split="train",
+            workers=config.loader_workers,
+        )
+        train = model.native_input(source)
+    else:
+        train = model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
     test = model.put(data_mod.Dataset.as_float(dataset.test_images), dataset.test_labels)
     model.sync()
     # The shuffling stream is separate from the init stream; same seed -> same order everywhere.
     order_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
     n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
     curve = []
-    for epoch in range(1, config.epochs + 1):
+    epochs = config.train_epochs
+    for epoch in range(1, epochs + 1):
         order = order_rng.permutation(n_train)
         model.sync()
         start = time.perf_counter()
         stats = model.train_epoch(train, order, config.batch_size, config.lr)
         model.sync()
         train_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        evaluation = model.evaluate(test)
-        model.sync()
-        eval_seconds = time.perf_counter() - start
         if not np.isfinite(stats.loss):
             return finish("failed", f"training diverged: loss is {stats.loss} at epoch {epoch}")
+        # A timing run (throughput only) is evaluated once, after its last epoch.
+        evaluation, eval_seconds = None, None
+        if config.purpose == "full" or epoch == epochs:
+            start = time.perf_counter()
+            evaluation = model.evaluate(test)
+            model.sync()
+            eval_seconds = time.perf_counter() - start
         point = {
             "epoch": epoch,
             "train_loss": stats.loss,
             "train_accuracy": stats.accuracy,
-            "test_loss": evaluation.loss,
-            "test_accuracy": evaluation.accuracy,
+            "test_loss": evaluation.loss if evaluation else None,
+            "test_accuracy": evaluation.accuracy if evaluation else None,
             "train_seconds": train_seconds,
             "eval_seconds": eval_seconds,
             "examples_per_sec": n_train / train_seconds,
         }
         curve.append(point)
-        _emit({"event": "epoch", "epochs": config.epochs, **point})
+        _emit({"event": "epoch", "epochs": epochs, **point})
 
     metrics = summarize(curve, n_train, n_test)
-    metrics["time_to_target"] = time_to_target(curve, spec.target_accuracy)
+    metrics["time_to_target"] = (
+        time_to_target(curve, spec.target_accuracy) if config.purpose == "full" else None
+    )
     metrics["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     metrics["peak_device_memory_bytes"] = framework.peak_device_memory_bytes(config.device)
     peak = framework.peak_gflops(config.device)
@@ -179,12 +203,38 @@ def run_one(config: RunConfig, results: Path, log_path: str | None = None) -> di
     return finish("ok")
 
 
+def describe(framework: str) -> dict[str, Any]:
+    """What the parent needs to know of a framework it cannot import itself: its modes."""
+    import impls
+
+    cls = impls.load_class(framework)
+    cls(threads=1)  # importing and constructing it proves the install works (some defer the import)
+    return {"modes": list(cls.MODES), "python": sys.executable}
+
+
+def describe_main(framework: str) -> int:
+    """``python -m bench.runner --describe FW``: one JSON line, or one error line and exit 1."""
+    try:
+        print(json.dumps(describe(framework)))
+    except Exception as exc:  # noqa: BLE001 - an import/installation problem, reported in one line
+        print(
+            json.dumps(
+                {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"}
+            )
+        )
+        return 1
+    return 0
+
+
 def child_main(argv: list[str]) -> int:
     """Entry point of the child process: ``python -m bench.runner CONFIG_JSON RESULTS LOG``."""
+    if argv and argv[0] == "--describe":
+        return describe_main(argv[1])
     payload, results, log_path = json.loads(argv[0]), Path(argv[1]), argv[2]
+    schedule = payload.pop("_schedule", None)
     config = RunConfig(**payload)
     try:
-        record = run_one(config, results, log_path)
+        record = run_one(config, results, log_path, schedule)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - any Python error fails this run, with its first line
@@ -218,7 +268,7 @@ def check_results_writable(results: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=records.runs_dir(results), prefix=".probe", suffix=".tmp"):
             pass
     except OSError as exc:
-        raise ValueError(
+        raise UsageError(
             f"results directory {results} is not writable ({exc.strerror}); pass --results DIR"
         ) from None
 
@@ -245,12 +295,19 @@ def _last_error_line(log_path: Path) -> str | None:
     return None
 
 
-def _run_child(config: RunConfig, results: Path, on_event: Callable[[dict[str, Any]], None]) -> Outcome:
+def _run_child(
+    config: RunConfig,
+    results: Path,
+    on_event: Callable[[dict[str, Any]], None],
+    python: str = sys.executable,
+    schedule: dict[str, Any] | None = None,
+) -> Outcome:
     logs = results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = logs / f"{config.label.replace('/', '-')}.log"
     before = {p.name for p in records.runs_dir(results).glob("*.json")}
-    command = [sys.executable, "-m", CHILD_ENTRY, json.dumps(config.to_dict()), str(results), str(log_path)]
+    payload = json.dumps({**config.to_dict(), "_schedule": schedule})
+    command = [python, "-m", CHILD_ENTRY, payload, str(results), str(log_path)]
     done: dict[str, Any] | None = None
     with open(log_path, "w") as log:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
@@ -294,33 +351,69 @@ def _run_child(config: RunConfig, results: Path, on_event: Callable[[dict[str, A
     return Outcome(config, "failed", reason)
 
 
+def describe_framework(framework: str, python: str = sys.executable) -> dict[str, Any]:
+    """Ask ``python`` (the framework's own environment) for the framework's modes; UsageError in one
+    line naming the fix when it is not installed there."""
+    import impls
+
+    try:
+        command = [python, "-m", CHILD_ENTRY, "--describe", framework]
+        env = {**os.environ, "PYTHONPATH": _pythonpath()}
+        out = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+        answer = json.loads(out.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, json.JSONDecodeError, IndexError) as exc:
+        answer = {"error": f"{python} could not be run ({exc})"}
+    if "error" in answer:
+        raise UsageError(
+            f"{framework} does not load in {python} ({answer['error']}); run it through `nox -s bench` "
+            f"or `pip install -r {impls.requirements_file(framework)}` in that environment"
+        )
+    return answer
+
+
+def _pythonpath() -> str:
+    """The repository root first, so a framework environment's child imports this very harness."""
+    root = str(records.REPO_ROOT)
+    rest = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join([root, rest]) if rest else root
+
+
 def run_matrix(
     matrix: Matrix,
     results: Path,
     resume: bool = False,
     progress: Any = None,
+    pythons: dict[str, str] | None = None,
+    configs: list[RunConfig] | None = None,
 ) -> list[Outcome]:
-    """Run every configuration of the matrix, each in a child process; return the outcomes."""
+    """Run the given configurations (default: all of the matrix, frameworks interleaved), each in a
+    child process started with its framework's Python; return the outcomes."""
     from bench import data as data_mod
 
     check_results_writable(results)
     dataset = data_mod.load(matrix.data_dir)  # fail fast, once, on missing or corrupt data
     done_keys = records.completed_keys(results) if resume else set()
     outcomes: list[Outcome] = []
-    configs = matrix.runs()
+    configs = matrix.runs() if configs is None else configs
+    pythons = pythons or {}
+    machines = {kind: records.machine_of(kind) for kind in {c.device for c in configs}}
     if progress is not None:
         progress.start(len(configs))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    os.environ["PYTHONPATH"] = _pythonpath()  # children in other environments import this harness
     try:
-        for config in configs:
-            if config.key(dataset.sha256) in done_keys:
+        for index, config in enumerate(configs):
+            if config.key(dataset.sha256, machines[config.device]) in done_keys:
                 outcomes.append(Outcome(config, "resumed", "an ok record with this configuration exists"))
                 if progress is not None:
                     progress.run_finished(config, outcomes[-1])
                 continue
             if progress is not None:
                 progress.run_started(config)
-            outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event))
+            schedule = {"order": "rotating" if len(matrix.frameworks) > 1 else "single framework",
+                        "index": index, "total": len(configs)}  # fmt: skip
+            outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
+                                 pythons.get(config.framework, sys.executable), schedule)  # fmt: skip
             outcomes.append(outcome)
             if progress is not None:
                 progress.run_finished(config, outcome)

@@ -7,15 +7,23 @@ killed), a Python exception, and a framework with a GPU it cannot use.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench import reference
-from bench.contract import EpochStats, EvalStats, Unsupported
+from bench.contract import EpochStats, EvalStats, Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class NativeData:
+    images: np.ndarray  # uint8 N x 28 x 28
+    labels: np.ndarray
 
 
 class NumpyModel:
@@ -32,16 +40,29 @@ class NumpyModel:
     def put(self, images, labels):
         return images, labels
 
+    def native_input(self, source):
+        """A plain-Python "loader" over the raw uint8 pixels (converted per batch, as loaders do)."""
+        return NativeData(source.images, source.labels)
+
+    def native_batches(self, data, order, batch_size):
+        if isinstance(data, NativeData):
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                yield (data.images[idx].astype(np.float32) / np.float32(255.0))[:, None], data.labels[idx]
+        else:
+            images, labels = data
+            for start in range(0, len(order), batch_size):
+                idx = order[start : start + batch_size]
+                yield images[idx], labels[idx]
+
     def train_epoch(self, data, order, batch_size, lr):
-        images, labels = data
         loss_sum = correct = 0.0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            loss, logits, grads = reference.loss_and_grads(self.spec, self.weights, images[idx], labels[idx])
+        for x, y in self.native_batches(data, order, batch_size):
+            loss, logits, grads = reference.loss_and_grads(self.spec, self.weights, x, y)
             for k in self.weights:
                 self.weights[k] -= lr * grads[k]
-            loss_sum += loss * len(idx)
-            correct += float((logits.argmax(1) == labels[idx]).sum())
+            loss_sum += loss * len(y)
+            correct += float((logits.argmax(1) == y).sum())
         return EpochStats(loss_sum / len(order), correct / len(order))
 
     def evaluate(self, data):
@@ -75,13 +96,14 @@ class NumpyFramework:
             raise Unsupported(f"the numpy oracle has no {device}")
         return "cpu"
 
-    def settings(self, device: str, mode: str) -> dict[str, Any]:
-        return {"intra_op_threads": self.threads, "inter_op_threads": 1, "dtype": "float32", "mode": mode}
+    def settings(self, device: str, mode: str, precision: str = "fp32") -> dict[str, Any]:
+        return {"intra_op_threads": self.threads, "inter_op_threads": 1, "dtype": "float32", "mode": mode,
+                "precision": precision}  # fmt: skip
 
-    def build(self, spec: ModelSpec, device: str, mode: str):
-        if mode not in self.MODES:
-            raise Unsupported(f"no mode {mode!r}")
+    def build(self, spec: ModelSpec, device: str, mode: str, precision: str = "fp32"):
+        check_mode(self, mode)
         self.device_name(device)
+        check_precision(precision, device)
         return self.model_class(spec)
 
     def peak_gflops(self, device: str) -> dict[str, Any]:
@@ -105,11 +127,20 @@ class CrashFramework(NumpyFramework):
 
 
 class SlowModel(NumpyModel):
+    """Sleeps $FRAMEBENCH_TEST_SLEEP s per epoch ($FRAMEBENCH_TEST_SLEEP_LATER s in every run after the
+    first); each run that starts training touches a marker: ``started``, ``started.2``, ``started.3``..."""
+
+    native_input = None  # this framework has no native pipeline: its native runs are skipped
+
     def train_epoch(self, data, order, batch_size, lr):
         marker = os.environ.get("FRAMEBENCH_TEST_MARKER")
+        sleep = float(os.environ.get("FRAMEBENCH_TEST_SLEEP", "0"))
         if marker:
-            open(marker, "a").close()  # tells the test that training has started
-        time.sleep(float(os.environ.get("FRAMEBENCH_TEST_SLEEP", "0")))
+            earlier = len(glob.glob(glob.escape(marker) + "*"))
+            open(marker if earlier == 0 else f"{marker}.{earlier + 1}", "a").close()  # training started
+            if earlier and "FRAMEBENCH_TEST_SLEEP_LATER" in os.environ:
+                sleep = float(os.environ["FRAMEBENCH_TEST_SLEEP_LATER"])
+        time.sleep(sleep)
         return super().train_epoch(data, order[:2048], batch_size, lr)
 
 

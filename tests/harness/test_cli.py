@@ -27,17 +27,21 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--framework", "tf"], "unknown framework 'tf'; choose one of: mxnet, numpy, tensorflow, torch"),
+        (["--framework", "tf"], "unknown framework 'tf'; choose one of: "),
         (
             ["--framework", "numpy", "--models", "alexnet"],
             "unknown model 'alexnet'; choose one of: lenet, mlp",
         ),
         (["--framework", "numpy", "--devices", "tpu"], "unknown device 'tpu'; choose one of: cpu, gpu"),
-        (["--framework", "numpy", "--modes", "turbo"], "unknown mode 'turbo' for numpy; choose one of"),
+        (["--framework", "numpy", "--modes", "turbo"], "none of --modes turbo exists in numpy; choose among"),
         (["--framework", "numpy", "--epochs", "0"], "--epochs must be a positive integer, got '0'"),
         (["--framework", "numpy", "--epochs", "-3"], "--epochs must be a positive integer, got '-3'"),
         (["--framework", "numpy", "--epochs", "ten"], "--epochs must be a positive integer, got 'ten'"),
-        (["--framework", "numpy", "--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--framework", "numpy", "--batch-size", "0"], "--batch-sizes must be a positive integer"),
+        (
+            ["--framework", "numpy", "--batch-sizes", "64,x"],
+            "--batch-sizes must be a positive integer, got 'x'",
+        ),
         (["--framework", "numpy", "--lr", "-0.1"], "--lr must be a positive number, got '-0.1'"),
         (["--framework", "numpy", "--lr", "nan"], "--lr must be a positive number, got 'nan'"),
         (["--framework", "numpy", "--lr", "fast"], "--lr must be a positive number, got 'fast'"),
@@ -45,7 +49,25 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
         (["--framework", "numpy", "--seeds", "-1"], "--seeds must be non-negative, got '-1'"),
         (["--framework", "numpy", "--seeds", ""], "--seeds needs a comma-separated list"),
         (["--framework", "numpy", "--threads", "0"], "--threads must be a positive integer, got '0'"),
+        (["--framework", "numpy", "--threads", "1,0"], "--threads must be a positive integer, got '0'"),
         (["--framework", "numpy", "--repeats", "x"], "--repeats must be a positive integer"),
+        (["--framework", "numpy", "--input", "disk"], "unknown input 'disk'; choose one of: device, native"),
+        (
+            ["--framework", "numpy", "--precision", "bf16"],
+            "unknown precision 'bf16'; choose one of: fp32, tf32",
+        ),
+        (
+            ["--framework", "numpy", "--loader-workers", "-1"],
+            "--loader-workers must be a non-negative integer",
+        ),
+        (["--framework", "numpy", "--timing-epochs", "1"], "--timing-epochs must be at least 2"),
+        (["--framework", "numpy", "--accuracy-seeds", "0"], "--accuracy-seeds must be a positive integer"),
+        (["--framework", "numpy", "--python", "numpy"], "--python needs FW=PATH, got 'numpy'"),
+        (["--framework", "numpy", "--python", "torch=/x"], "--python names 'torch', which is not among"),
+        (
+            ["--framework", "numpy", "--python", "numpy=/no/such/python"],
+            "numpy does not load in /no/such/python",
+        ),
     ],
 )
 def test_bad_run_options_fail_in_one_line(args, message):
@@ -54,6 +76,7 @@ def test_bad_run_options_fail_in_one_line(args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and message in lines[0]
+    assert "numpy" in lines[0] or "tf" not in args  # the framework list names the plug-in too
 
 
 def test_framework_not_installed_names_the_fix(tmp_path):
@@ -62,7 +85,7 @@ def test_framework_not_installed_names_the_fix(tmp_path):
     result = run_cli("run", "--framework", "mxnet", "--results", str(tmp_path))
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
-    assert "mxnet is not installed in this Python" in line and "nox -s bench" in line
+    assert "mxnet does not load in" in line and "ModuleNotFoundError" in line and "nox -s bench" in line
     assert not (tmp_path / "runs").exists()  # failed early: no per-run failures recorded
 
 
@@ -96,23 +119,100 @@ def test_unknown_flag_is_argparse_one_liner():
     assert result.returncode == 2 and "unrecognized arguments: --epoch 3" in result.stderr
 
 
+def _describe(modes):
+    return lambda framework, python: {"modes": list(modes[framework])}
+
+
 def test_matrix_expansion_and_defaults():
-    args = cli.parser().parse_args(["run", "--framework", "torch", "--seeds", "0-2", "--repeats", "2"])
-    args.framework = "torch"
-    seeds = config.parse_ints(args.seeds, "seeds")
-    matrix = config.Matrix("torch", ("lenet", "mlp"), ("cpu", "gpu"), ("eager",), tuple(seeds), None, None,
-                           None, 2, repeats=2)  # fmt: skip
+    args = cli.parser().parse_args(["run", "--frameworks", "torch,tensorflow", "--repeats", "2"])
+    matrix = cli.build_matrix(args, _describe({"torch": ("eager", "compile"), "tensorflow": ("function",)}))
+    assert matrix.modes == {"torch": ("eager",), "tensorflow": ("function",)}  # 'default' = first mode
+    assert matrix.seeds == (0, 1, 2, 3, 4, 5) and matrix.accuracy_seeds == 3 and matrix.timing_epochs == 3
     runs = matrix.runs()
-    assert len(runs) == 2 * 2 * 3 * 2
-    lenet = runs[0]
-    assert (lenet.model, lenet.epochs, lenet.batch_size, lenet.lr) == ("lenet", 10, 256, 0.9)
-    assert runs[-1].model == "mlp" and runs[-1].lr == 0.1 and runs[-1].repeat == 1
+    assert len(runs) == 2 * 2 * 2 * 6 * 2  # frameworks x models x devices x seeds x repeats
+    first = runs[0]
+    assert (first.framework, first.model, first.device, first.seed, first.repeat) == (
+        "torch",
+        "lenet",
+        "cpu",
+        0,
+        0,
+    )
+    assert (first.epochs, first.batch_size, first.lr, first.threads) == (
+        10,
+        256,
+        0.9,
+        config.default_threads(),
+    )
+    assert (first.input, first.precision, first.loader_workers) == ("device", "fp32", 0)
+    mlp = [r for r in runs if r.model == "mlp"]
+    assert {r.lr for r in mlp} == {0.1}
+    # seeds 0-2 train the full schedule; seeds 3-5 are throughput-only repeats of 3 epochs
+    assert {r.seed for r in runs if r.purpose == "full"} == {0, 1, 2}
+    assert {(r.seed, r.train_epochs) for r in runs if r.purpose == "timing"} == {(3, 3), (4, 3), (5, 3)}
     assert len({r.key("d") for r in runs}) == len(runs)
     assert runs[0].key("d") != runs[0].key("other-data")
+    assert runs[0].key("d", "cpu A · 2 cores") != runs[0].key("d", "cpu B · 2 cores")  # machines stay apart
+
+
+def test_frameworks_are_interleaved_in_a_rotating_order():
+    args = cli.parser().parse_args(["run", "--frameworks", "torch,tensorflow,mxnet", "--models", "mlp",
+                                    "--devices", "cpu", "--seeds", "0-3"])  # fmt: skip
+    modes = {"torch": ("eager",), "tensorflow": ("function",), "mxnet": ("hybrid",)}
+    runs = cli.build_matrix(args, _describe(modes)).runs()
+    order = [r.framework for r in runs]
+    assert order == ["torch", "tensorflow", "mxnet", "tensorflow", "mxnet", "torch",
+                     "mxnet", "torch", "tensorflow", "torch", "tensorflow", "mxnet"]  # fmt: skip
+    for framework in modes:  # each framework keeps its own stable order (seed 0, 1, 2, 3)
+        assert [r.seed for r in runs if r.framework == framework] == [0, 1, 2, 3]
+
+
+def test_modes_per_framework_and_axes():
+    args = cli.parser().parse_args(["run", "--frameworks", "torch,mxnet", "--modes", "compile,imperative",
+                                    "--batch-sizes", "64,1024", "--threads", "1,2", "--input",
+                                    "device,native", "--seeds", "0", "--devices", "cpu",
+                                    "--models", "mlp"])  # fmt: skip
+    modes = {"torch": ("eager", "compile"), "mxnet": ("hybrid", "imperative")}
+    matrix = cli.build_matrix(args, _describe(modes))
+    assert matrix.modes == {"torch": ("compile",), "mxnet": ("imperative",)}
+    runs = matrix.runs()
+    assert len(runs) == 2 * 2 * 2 * 2  # frameworks x batch sizes x threads x inputs
+    assert {(r.batch_size, r.threads, r.input) for r in runs if r.framework == "mxnet"} == {
+        (b, t, i) for b in (64, 1024) for t in (1, 2) for i in ("device", "native")
+    }
+    assert all(r.lr == 0.1 for r in runs)  # the learning rate stays the model's unless --lr is given
+
+
+def test_shard_selects_a_disjoint_complete_split():
+    base = ["run", "--frameworks", "torch,tensorflow", "--models", "lenet,mlp", "--devices", "cpu"]
+    describe = _describe({"torch": ("eager",), "tensorflow": ("function",)})
+    everything = cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), None)
+    shards = [cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), f"{i}/3")
+              for i in (1, 2, 3)]  # fmt: skip
+    labels = [r.label for shard in shards for r in shard]
+    assert sorted(labels) == sorted(r.label for r in everything) and len(set(labels)) == len(labels)
+    for shard in shards:  # the interleaved order is kept inside a shard
+        positions = [everything.index(r) for r in shard]
+        assert positions == sorted(positions)
+    with pytest.raises(config.UsageError):
+        cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), "4/3")
 
 
 def test_run_config_validates_itself():
-    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+    with pytest.raises(config.UsageError, match="epochs must be a positive integer"):
         config.RunConfig("torch", "mlp", "cpu", "eager", 0, 0, 256, 0.1, 2)
-    with pytest.raises(ValueError, match="unknown framework 'jaxx'"):
+    with pytest.raises(config.UsageError, match="unknown framework 'jaxx'"):
         config.RunConfig("jaxx", "mlp", "cpu", "eager", 0, 1, 256, 0.1, 2)
+    with pytest.raises(config.UsageError, match="unknown purpose 'warmup'"):
+        config.RunConfig("torch", "mlp", "cpu", "eager", 0, 1, 256, 0.1, 2, purpose="warmup")
+
+
+def test_an_internal_value_error_is_not_passed_off_as_a_usage_error(monkeypatch):
+    """Only UsageError/DataError become one-line exit-2 messages; a bug keeps its traceback."""
+
+    def broken(args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setitem(cli.COMMANDS, "data", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        cli.main(["data"])

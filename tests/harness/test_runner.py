@@ -152,18 +152,18 @@ def test_sigkill_mid_epoch_leaves_no_partial_record_and_resume_completes(tmp_pat
 
 
 def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path):
+    """Deterministic: run 1 finishes at once, run 2 blocks in training until the SIGINT arrives."""
     results, marker = tmp_path / "r", tmp_path / "started"
-    proc = _start(results, marker, FRAMEBENCH_TEST_SLEEP="0")
-    deadline = time.time() + 120
-    while time.time() < deadline and not list((results / "runs").glob("*.json")):
-        time.sleep(0.05)  # wait until the first run is recorded
+    proc = _start(results, marker, FRAMEBENCH_TEST_SLEEP="0", FRAMEBENCH_TEST_SLEEP_LATER="600")
+    _wait_for(marker.with_name("started.2"))  # the second run is training (so the first is recorded)
+    assert len(list((results / "runs").glob("*.json"))) == 1
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert "interrupted:" in stderr and "--resume" in stderr
     assert len(stderr.strip().splitlines()) == 1
     done = load(results)
-    assert 1 <= len(done) < 3 and all(r["status"] == "ok" for r in done)
+    assert [(r["status"], r["config"]["seed"]) for r in done] == [("ok", 0)]
 
 
 def test_sigterm_to_the_parent_alone_stops_the_child_too(tmp_path):
@@ -179,8 +179,78 @@ def test_sigterm_to_the_parent_alone_stops_the_child_too(tmp_path):
 
 
 def test_record_json_is_what_the_report_reads(tmp_path):
-    bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "1", "--seeds",
-          "0", "--results", str(tmp_path), "--quiet")  # fmt: skip
+    """The record the child writes is read back by the report: its numbers appear in REPORT.md."""
+    pytest.importorskip("pandas", reason="the report needs the [report] extra")
+    run = bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "2",
+                "--seeds", "0", "--results", str(tmp_path), "--quiet")  # fmt: skip
+    assert run.returncode == 0, run.stderr
     (path,) = (tmp_path / "runs").glob("*.json")
     record = json.loads(path.read_text())
     assert record["config_key"] and record["run_id"] == path.stem
+    assert record["device"]["machine"] == records.machine_of("cpu")
+    report = bench("report", "--results", str(tmp_path), "--out", str(tmp_path / "REPORT.md"),
+                   "--figures", str(tmp_path / "figures"))  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    text = (tmp_path / "REPORT.md").read_text()
+    accuracy = f"{record['metrics']['final_test_accuracy']:.3f}"
+    speed = f"{record['metrics']['steady_examples_per_sec']:,.0f}"
+    rows = [line for line in text.splitlines() if line.startswith("| numpy") and accuracy in line]
+    assert rows and any(speed in line for line in rows), text
+    assert records.machine_of("cpu") in text  # the machine-device heading
+
+
+def test_native_input_and_timing_runs_are_recorded_as_such(tmp_path):
+    result = bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "2",
+                   "--seeds", "0,1", "--accuracy-seeds", "1", "--timing-epochs", "2", "--input",
+                   "device,native", "--results", str(tmp_path), "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    got = {(r["config"]["input"], r["config"]["purpose"]): r for r in load(tmp_path)}
+    assert set(got) == {("device", "full"), ("native", "full"), ("device", "timing"), ("native", "timing")}
+    # the native loader delivers the same batches: same seed, same curve
+    device, native = got["device", "full"], got["native", "full"]
+    assert [p["train_loss"] for p in device["curve"]] == [p["train_loss"] for p in native["curve"]]
+    timing = got["device", "timing"]
+    assert [p["test_accuracy"] is None for p in timing["curve"]] == [
+        True,
+        False,
+    ]  # evaluated once, at the end
+    assert timing["metrics"]["time_to_target"] is None and timing["metrics"]["steady_epochs"] == 1
+    indices = sorted(r["schedule"]["index"] for r in got.values())
+    assert indices == [0, 1, 2, 3] and {r["schedule"]["total"] for r in got.values()} == {4}
+
+
+def test_a_framework_without_a_native_pipeline_is_skipped_with_the_reason(tmp_path):
+    result = bench("run", "--framework", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                   "--seeds", "0", "--input", "native", "--results", str(tmp_path), "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (record,) = load(tmp_path)
+    assert record["status"] == "skipped"
+    assert record["reason"] == "slow has no native input pipeline (Model.native_input)"
+
+
+def test_runs_of_two_frameworks_use_their_own_interpreters(tmp_path):
+    """--python FW=PATH: each run's child is started with its framework's interpreter."""
+    wrapper = tmp_path / "python-wrapper"
+    log = tmp_path / "calls"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" | cut -c1-40 >> {log}\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    result = bench("run", "--frameworks", "numpy,slow", "--python", f"slow={wrapper}", "--models", "mlp",
+                   "--devices", "cpu", "--epochs", "1", "--seeds", "0", "--results", str(tmp_path / "r"),
+                   "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2 and "--describe slow" in calls[0]  # describe, then the one slow run
+    done = load(tmp_path / "r")
+    assert sorted(r["config"]["framework"] for r in done) == ["numpy", "slow"]
+    assert {r["schedule"]["order"] for r in done} == {"rotating"}
+
+
+def test_commit_comes_from_the_environment_in_a_tree_without_git(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "_git", lambda *args: None)
+    monkeypatch.setenv("FRAMEBENCH_COMMIT", "c" * 40)
+    monkeypatch.setenv("FRAMEBENCH_DIRTY", "1")
+    state = records.source_state()
+    assert state == {"framebench_commit": "c" * 40, "framebench_dirty": True,
+                     "framebench_commit_source": "FRAMEBENCH_COMMIT env"}  # fmt: skip
+    monkeypatch.delenv("FRAMEBENCH_COMMIT")
+    assert records.source_state()["framebench_commit"] is None
