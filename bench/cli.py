@@ -66,6 +66,11 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--input", default="device", help="device (data on the device) and/or native (loader)")
     run.add_argument("--precision", default="fp32", help="fp32 (TF32 off, default) and/or tf32 (GPU)")
     run.add_argument("--loader-workers", default="0", help="worker processes of the native loaders (0)")
+    run.add_argument(
+        "--order",
+        default="rotating",
+        help="rotating (frameworks interleaved, default) or blocked (one after another)",
+    )
     run.add_argument("--shard", help="i/n: run only the i-th of n cost-balanced shards of the matrix")
     run.add_argument("--data-dir", help="directory with the four Fashion-MNIST *-ubyte.gz files")
     run.add_argument("--results", default="results", help="results directory (default: results)")
@@ -170,6 +175,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         loader_workers=_non_negative_int(args.loader_workers, "loader-workers"),
         accuracy_seeds=accuracy_seeds,
         timing_epochs=timing_epochs,
+        order=cfg.parse_choices(args.order, "order", cfg.ORDERS)[0],
         data_dir=args.data_dir,
     )
 

@@ -20,6 +20,7 @@ MODEL_NAMES: tuple[str, ...] = tuple(sorted(MODELS))
 PRECISIONS: tuple[str, ...] = ("fp32", "tf32")  # the same as bench.contract.PRECISIONS
 INPUTS: tuple[str, ...] = ("device", "native")  # the same as bench.contract.INPUTS
 PURPOSES: tuple[str, ...] = ("full", "timing")
+ORDERS: tuple[str, ...] = ("rotating", "blocked")
 
 # Six runs per cell: the smallest n whose order-statistic interval for a median reaches 95%
 # ([min, max] of 6 covers the median with probability 1 - 2/2^6 = 96.9%). The first three seeds
@@ -203,6 +204,7 @@ class Matrix:
     loader_workers: int = 0
     accuracy_seeds: int | None = None  # None: every seed trains the full schedule
     timing_epochs: int = DEFAULT_TIMING_EPOCHS
+    order: str = "rotating"  # rotating: frameworks interleaved; blocked: one framework after another
     data_dir: str | None = None
 
     def framework_runs(self, framework: str) -> list[RunConfig]:
@@ -248,6 +250,8 @@ class Matrix:
         goes first. Runs of one framework keep their stable order.
         """
         lists = [self.framework_runs(framework) for framework in self.frameworks]
+        if self.order == "blocked":  # only to measure what interleaving buys (README)
+            return [run for runs in lists for run in runs]
         out: list[RunConfig] = []
         k = len(lists)
         for r in range(max((len(runs) for runs in lists), default=0)):

@@ -410,7 +410,7 @@ def run_matrix(
                 continue
             if progress is not None:
                 progress.run_started(config)
-            schedule = {"order": "rotating" if len(matrix.frameworks) > 1 else "single framework",
+            schedule = {"order": matrix.order if len(matrix.frameworks) > 1 else "single framework",
                         "index": index, "total": len(configs)}  # fmt: skip
             outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
                                  pythons.get(config.framework, sys.executable), schedule)  # fmt: skip

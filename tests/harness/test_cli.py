@@ -216,3 +216,10 @@ def test_an_internal_value_error_is_not_passed_off_as_a_usage_error(monkeypatch)
     monkeypatch.setitem(cli.COMMANDS, "data", broken)
     with pytest.raises(ValueError, match="an internal bug"):
         cli.main(["data"])
+
+
+def test_blocked_order_runs_one_framework_after_another():
+    args = cli.parser().parse_args(["run", "--frameworks", "torch,mxnet", "--models", "mlp", "--devices",
+                                    "cpu", "--seeds", "0-2", "--order", "blocked"])  # fmt: skip
+    runs = cli.build_matrix(args, _describe({"torch": ("eager",), "mxnet": ("hybrid",)})).runs()
+    assert [r.framework for r in runs] == ["torch"] * 3 + ["mxnet"] * 3
