@@ -1,4 +1,5 @@
-"""TensorFlow-specific tests: layout translation, sync, retracing (the generic ones: tests/conformance)."""
+"""TensorFlow-specific tests: layout translation, sync, retracing, the tf.data pipeline, device
+selection and precision (the generic ones: tests/conformance)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.eager import context
 
+import impls.tensorflow as tf_impl
 from bench import reference
-from bench.contract import Unsupported
+from bench.contract import NativeSource, Unsupported
+from bench.data import Dataset
 from bench.specs import LENET, MLP
 from impls.tensorflow import KerasFramework, flatten_shapes, from_keras, to_keras
 
@@ -69,11 +72,118 @@ def test_train_step_is_not_retraced_per_epoch(framework, mode):
     for epoch in range(3):
         model.train_epoch(data, np.random.default_rng(epoch).permutation(40), batch_size=16, lr=0.1)
     assert model._train_step.experimental_get_tracing_count() <= 2  # full batches + the smaller last one
+    source = native_source(n=40)
+    pipeline = model.native_input(source)
+    for epoch in range(3):
+        model.train_epoch(pipeline, np.random.default_rng(epoch).permutation(40), batch_size=16, lr=0.1)
+    assert model._batch_step.experimental_get_tracing_count() <= 2
 
 
 def test_gpu_without_one_is_unsupported_with_a_reason(framework):
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is visible")
     assert framework.devices() == ["cpu"]
-    with pytest.raises(Unsupported, match="no GPU visible to TensorFlow"):
+    with pytest.raises(Unsupported, match="no GPU visible to tensorflow") as raised:
         framework.build(MLP, "gpu", framework.MODES[0])
+    assert framework.device_name("cpu") == "cpu"
+    if not tf.test.is_built_with_cuda():  # this environment: tensorflow-cpu from requirements.txt
+        assert "a CPU-only build" in str(raised.value)
+        assert "`tensorflow[and-cuda]==2.21.*` (impls/tensorflow/requirements-gpu.txt)" in str(raised.value)
+
+
+def test_no_gpu_reasons_name_what_is_missing_and_what_to_install():
+    version = "2.21.0"
+    cpu_build = tf_impl.no_gpu_reason("tensorflow-cpu", version, cuda_version=None, nvidia_gpu_present=False)
+    assert cpu_build == (
+        "no GPU visible to tensorflow-cpu 2.21 (a CPU-only build); on a CUDA machine, install "
+        "`tensorflow[and-cuda]==2.21.*` (impls/tensorflow/requirements-gpu.txt)"
+    )
+    cpu_build_on_gpu = tf_impl.no_gpu_reason("tensorflow-cpu", version, None, nvidia_gpu_present=True)
+    assert "this machine has an NVIDIA GPU, install `tensorflow[and-cuda]==2.21.*`" in cpu_build_on_gpu
+    no_driver = tf_impl.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=False)
+    assert "a CUDA 12.5.1 build" in no_driver and "no NVIDIA driver (nvidia-smi not found)" in no_driver
+    no_libraries = tf_impl.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=True)
+    assert "no usable CUDA/cuDNN libraries" in no_libraries and "tensorflow[and-cuda]==2.21.*" in no_libraries
+    assert tf_impl.gpu_requirement() == "tensorflow[and-cuda]==2.21.*"
+
+
+def test_installed_distribution_is_named(framework):
+    """The requirements.txt pin (tensorflow-cpu) is what the reason names; no GPU build is there."""
+    assert tf_impl.distribution() in tf_impl.TF_DISTRIBUTIONS
+    if not tf.test.is_built_with_cuda():
+        assert tf_impl.distribution() == "tensorflow-cpu"
+
+
+def test_a_visible_gpu_is_selected(framework, monkeypatch):
+    """Device selection when TF lists a GPU, checked without one (nothing is built on it)."""
+    fake = [tf.config.PhysicalDevice(name="/physical_device:GPU:0", device_type="GPU")]
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else [])
+    assert framework.devices() == ["cpu", "gpu"]
+    assert framework._check_device("gpu") == "/GPU:0"
+    assert framework._check_device("cpu") == "/CPU:0"
+    with pytest.raises(Unsupported, match="unknown device 'tpu'"):
+        framework._check_device("tpu")
+
+
+def test_precision_tf32_is_gpu_only_and_build_sets_the_switch(framework):
+    with pytest.raises(Unsupported, match="tf32"):
+        framework.build(MLP, "cpu", framework.MODES[0], precision="tf32")
+    with pytest.raises(Unsupported, match="tf32"):
+        framework.settings("cpu", framework.MODES[0], precision="tf32")
+    with pytest.raises(Unsupported, match="precision"):
+        framework.build(MLP, "cpu", framework.MODES[0], precision="bf16")
+    tf.config.experimental.enable_tensor_float_32_execution(True)  # as a tf32 build elsewhere would
+    try:
+        framework.build(MLP, "cpu", framework.MODES[0], precision="fp32")
+        settings = framework.settings("cpu", framework.MODES[0])
+        assert settings["precision"] == "fp32" and settings["tf32"] is False
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def native_source(n=70, workers=0):
+    """Synthetic uint8 images holding every pixel value 0..255 (a unit-test input, not data)."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    images[0].flat[:256] = np.arange(256)
+    labels = rng.integers(0, 10, size=n).astype(np.int64)
+    return NativeSource(images=images, labels=labels, data_dir="", split="train", workers=workers)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_native_pipeline_gives_the_device_paths_values_in_the_harness_order(framework, workers):
+    model = framework.build(MLP, "cpu", framework.MODES[0])
+    source = native_source(workers=workers)
+    pipeline = model.native_input(source)
+    expected_images = Dataset.as_float(source.images)  # what put() receives on the device path
+    for seed in range(2):  # a new order per epoch on the same pipeline
+        order = np.random.default_rng(seed).permutation(len(source.labels))
+        batches = list(model.native_batches(pipeline, order, batch_size=32))
+        assert [len(y) for _, y in batches] == [32, 32, 6]  # the last batch is the remainder
+        for i, (x, y) in enumerate(batches):
+            index = order[32 * i : 32 * (i + 1)]
+            assert x.dtype == np.float32 and x.shape == (len(index), 1, 28, 28)
+            assert y.dtype == np.int64
+            np.testing.assert_array_equal(x, expected_images[index])  # bit for bit, all 256 values
+            np.testing.assert_array_equal(y, source.labels[index])
+
+
+@pytest.mark.parametrize("mode", KerasFramework.MODES)
+def test_native_and_device_inputs_train_identically(framework, mode):
+    source = native_source()
+    order = np.random.default_rng(4).permutation(len(source.labels))
+    results = []
+    for native in (False, True):
+        model = framework.build(LENET, "cpu", mode)
+        model.set_weights(LENET.initial_weights(seed=6))
+        if native:
+            data = model.native_input(source)
+        else:
+            data = model.put(Dataset.as_float(source.images), source.labels)
+        stats = model.train_epoch(data, order, batch_size=32, lr=LENET.lr)
+        results.append((stats, model.get_weights()))
+    (device_stats, device_weights), (native_stats, native_weights) = results
+    # Same values, same batches, same step computation: the same result, bit for bit on the CPU.
+    assert native_stats == device_stats
+    for name in device_weights:
+        np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
