@@ -1,4 +1,5 @@
-"""MXNet Gluon behind the common contract: ``HybridSequential`` models, hybridized or imperative.
+"""MXNet Gluon behind the common contract: ``HybridSequential`` models, hybridized or imperative;
+data resident on the device, or (``--input native``) Gluon's ``DataLoader`` (``gluon.NativeLoader``).
 
 MXNet reads its threading environment once, when it is imported, so this module does not import
 mxnet: ``GluonFramework(threads)`` sets the environment first and then imports ``impls.mxnet.gluon``
@@ -14,7 +15,7 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench.contract import Unsupported
+from bench.contract import Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -22,11 +23,21 @@ if TYPE_CHECKING:
 
 # What mxnet reads at import; threads are filled in per instance. Declared numerics: true fp32
 # (no tensor-core/TF32 math on the GPU), one engine worker thread for the CPU (inter-op = 1).
+# MXNET_CUDA_ALLOW_TENSOR_CORE=0 only keeps MXNet from asking for tensor-op math; cuDNN 8 and
+# cuBLAS 11 may still pick TF32 kernels for fp32 on Ampere and later unless NVIDIA's process-wide
+# NVIDIA_TF32_OVERRIDE=0 forbids it (read by those libraries, harmless on a CPU).
 FIXED_ENV = {
     "MXNET_CPU_WORKER_NTHREADS": "1",
     "MXNET_CUDA_ALLOW_TENSOR_CORE": "0",
     "MXNET_CUDA_TENSOR_OP_MATH_ALLOW_CONVERSION": "0",
+    "NVIDIA_TF32_OVERRIDE": "0",
 }
+TF32_REASON = (
+    "tf32 is not offered for mxnet: MXNet 1.9 has no TF32 switch worth trusting "
+    "(MXNET_CUDA_ALLOW_TENSOR_CORE governs fp16 tensor-core math, and whether cuDNN 8/cuBLAS 11 use "
+    "TF32 for fp32 is left to NVIDIA's defaults); its GPU runs are fp32, with NVIDIA_TF32_OVERRIDE=0 "
+    "ruling TF32 out"
+)
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 # The environment mxnet was imported with by this package (None: not imported by us).
@@ -91,22 +102,34 @@ class GluonFramework:
         except ValueError:  # a malformed value in a pre-existing environment
             return os.cpu_count() or 1
 
-    def settings(self, device: str, mode: str) -> dict[str, Any]:
+    def settings(self, device: str, mode: str, precision: str = "fp32") -> dict[str, Any]:
         """Threading and numerics in effect."""
+        self._check_precision(precision, device)
         return {
             "intra_op_threads": self._intra_op_threads(),
             "inter_op_threads": int(self._env.get("MXNET_CPU_WORKER_NTHREADS") or 1),
             "dtype": "float32",
-            "tf32": self._env.get("MXNET_CUDA_ALLOW_TENSOR_CORE", "1") != "0" and device == "gpu",
+            "precision": precision,
+            # TF32 could only come from cuDNN/cuBLAS defaults on a GPU, which the override forbids.
+            "tf32": device == "gpu" and self._env.get("NVIDIA_TF32_OVERRIDE") != "0",
+            "tensor_core": device == "gpu" and self._env.get("MXNET_CUDA_ALLOW_TENSOR_CORE", "1") != "0",
             "mode": mode,
             "hybridized": mode == "hybrid",
             "engine": os.environ.get("MXNET_ENGINE_TYPE") or "ThreadedEnginePerDevice",
         }
 
-    def build(self, spec: ModelSpec, device: str, mode: str) -> GluonModel:
-        """Build the model on the device."""
-        if mode not in self.MODES:
-            raise Unsupported(f"mxnet has no mode {mode!r}; choose one of: {', '.join(self.MODES)}")
+    @staticmethod
+    def _check_precision(precision: str, device: str) -> str:
+        """fp32 only: the contract's check, and "tf32" on a GPU is Unsupported as well (TF32_REASON)."""
+        check_precision(precision, device)
+        if precision == "tf32":
+            raise Unsupported(TF32_REASON)
+        return precision
+
+    def build(self, spec: ModelSpec, device: str, mode: str, precision: str = "fp32") -> GluonModel:
+        """Build the model on the device (fp32 only, see TF32_REASON)."""
+        check_mode(self, mode)
+        self._check_precision(precision, device)
         return self._gluon.build(spec, device, hybridize=mode == "hybrid")
 
     def peak_gflops(self, device: str) -> dict[str, Any]:

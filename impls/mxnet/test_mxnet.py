@@ -11,13 +11,15 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.contract import Unsupported
+from bench.contract import NativeSource, Unsupported
+from bench.data import Dataset
 from bench.specs import LENET, MLP
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mxnet") is None, reason="mxnet not installed")
@@ -51,22 +53,68 @@ def test_threading_environment_is_set_before_mxnet_is_imported():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_sync_waits_for_queued_work(framework):
+_HOLD = {"started": threading.Event(), "release": threading.Event()}
+
+
+def _register_held_op():
+    """A custom operator whose forward, run by mxnet's engine, waits until the test releases it."""
     import mxnet as mx
 
+    if getattr(_register_held_op, "done", False):
+        return
+
+    class Held(mx.operator.CustomOp):
+        def forward(self, is_train, req, in_data, out_data, aux):
+            _HOLD["started"].set()
+            _HOLD["release"].wait(timeout=60)
+            self.assign(out_data[0], req[0], in_data[0] + 1)
+
+        def backward(self, req, out_grad, in_data, out_data, in_grad, aux):  # never called
+            raise NotImplementedError
+
+    @mx.operator.register("framebench_held")
+    class HeldProp(mx.operator.CustomOpProp):
+        def __init__(self):
+            super().__init__(need_top_grad=False)
+
+        def list_arguments(self):
+            return ["data"]
+
+        def list_outputs(self):
+            return ["output"]
+
+        def infer_shape(self, in_shape):
+            return in_shape, [in_shape[0]], []
+
+        def create_operator(self, ctx, shapes, dtypes):
+            return Held()
+
+    _register_held_op.done = True
+
+
+def test_sync_waits_for_queued_work(framework):
+    """sync() must not return while queued work is unfinished; checked with work held in the engine.
+
+    The queued op cannot finish before the test releases it, so a correct sync() cannot return
+    early whatever the machine's speed; a sync() that does not block returns at once and is caught.
+    """
+    import mxnet as mx
+
+    _register_held_op()
     model = framework.build(MLP, "cpu", "hybrid")
-    a = mx.nd.ones((1024, 1024)) / 1024
-    b = a
-    for _ in range(30):  # ~2 GFLOP each: long enough to still be queued when sync() is called
-        b = mx.nd.dot(b, a)
-    start = time.perf_counter()
-    model.sync()
-    synced = time.perf_counter() - start
-    start = time.perf_counter()
-    b.asnumpy()
-    read = time.perf_counter() - start
-    # If sync() returned early, reading the result would have to wait for the remaining products.
-    assert read < 0.25 * synced, (read, synced)
+    _HOLD["started"].clear()
+    _HOLD["release"].clear()
+    out = mx.nd.Custom(mx.nd.zeros((4,)), op_type="framebench_held")  # queued, returns at once
+    assert _HOLD["started"].wait(timeout=60), "the engine never ran the held op"
+    synced = threading.Event()
+    waiter = threading.Thread(target=lambda: (model.sync(), synced.set()), daemon=True)
+    waiter.start()
+    returned_while_held = synced.wait(timeout=1.0)
+    _HOLD["release"].set()
+    waiter.join(timeout=60)
+    assert not returned_while_held, "sync() returned while queued work was still running"
+    assert synced.is_set(), "sync() never returned after the work finished"
+    np.testing.assert_array_equal(out.asnumpy(), np.ones(4, np.float32))
 
 
 @pytest.mark.parametrize("spec", [LENET, MLP], ids=lambda s: s.name)
@@ -91,16 +139,152 @@ def test_hybrid_and_imperative_agree(framework, spec):
 def test_gpu_without_one_is_unsupported_with_a_reason(framework):
     if "gpu" in framework.devices():
         pytest.skip("this environment has a GPU")
-    with pytest.raises(Unsupported, match="no GPU"):
+    with pytest.raises(Unsupported, match="no GPU visible to mxnet") as raised:
         framework.build(MLP, "gpu", "hybrid")
+    import mxnet as mx
+
+    if not mx.runtime.Features().is_enabled("CUDA"):  # this environment: mxnet from requirements.txt
+        assert str(raised.value).startswith("no GPU visible to mxnet 1.9.1 (a CPU-only build)")
+        assert "`mxnet-cu112==1.9.1` (impls/mxnet/requirements-gpu.txt)" in str(raised.value)
 
 
-def test_plain_baseline_trains_and_times_epochs(framework):
+def test_no_gpu_reasons_name_what_is_missing_and_what_to_install(framework):
+    from impls.mxnet import gluon
+
+    cpu_build = gluon.no_gpu_reason("1.9.1", cuda_build=False)
+    assert cpu_build == (
+        "no GPU visible to mxnet 1.9.1 (a CPU-only build); on a CUDA machine, install "
+        "`mxnet-cu112==1.9.1` (impls/mxnet/requirements-gpu.txt), which needs the CUDA 11.2 runtime "
+        "libraries (libcudart, cuBLAS, cuDNN 8) on the machine and an NVIDIA driver for CUDA 11.2"
+    )
+    broken = gluon.no_gpu_reason("1.9.1", cuda_build=True, error="MXNetError: CUDA: no CUDA-capable device")
+    assert "a CUDA build" in broken and "no CUDA-capable device" in broken and "CUDA 11.2 runtime" in broken
+    no_gpu = gluon.no_gpu_reason("1.9.1", cuda_build=True)
+    assert "num_gpus() is 0" in no_gpu and "nvidia-smi" in no_gpu
+    assert gluon.gpu_requirement() == "mxnet-cu112==1.9.1"
+
+
+def test_device_selection_with_and_without_a_gpu(framework, monkeypatch):
+    """Device selection checked without a GPU: the GPU count is faked, nothing runs on it."""
+    import mxnet as mx
+
+    from impls.mxnet import gluon
+
+    monkeypatch.setattr(gluon, "_gpu_count", lambda: (1, None))
+    assert framework.devices() == ["cpu", "gpu"]
+    assert gluon.context("gpu") == mx.gpu(0) and gluon.context("cpu") == mx.cpu()
+    monkeypatch.setattr(gluon, "_gpu_count", lambda: (0, "MXNetError: CUDA init failed"))
+    assert framework.devices() == ["cpu"]
+    with pytest.raises(Unsupported) as raised:
+        framework.device_name("gpu")
+    cuda_build = mx.runtime.Features().is_enabled("CUDA")
+    assert str(raised.value) == gluon.no_gpu_reason(
+        mx.__version__, cuda_build, "MXNetError: CUDA init failed"
+    )
+    with pytest.raises(Unsupported, match="unknown device 'tpu'"):
+        gluon.context("tpu")
+
+
+def test_precision_is_fp32_only_with_the_reason(framework):
+    with pytest.raises(Unsupported, match="CPU runs are fp32 only"):
+        framework.build(MLP, "cpu", "hybrid", precision="tf32")
+    with pytest.raises(Unsupported, match="no TF32 switch worth trusting"):
+        framework.settings("gpu", "hybrid", precision="tf32")
+    with pytest.raises(Unsupported, match="precision"):
+        framework.build(MLP, "cpu", "hybrid", precision="bf16")
+    settings = framework.settings("gpu", "hybrid")
+    assert settings["precision"] == "fp32" and settings["tf32"] is False and settings["tensor_core"] is False
+    assert os.environ["NVIDIA_TF32_OVERRIDE"] == "0"
+
+
+def test_layers_are_found_by_name(framework):
+    """Each layer's Gluon prefix is its canonical name; the weight map follows names, not positions."""
+    model = framework.build(LENET, "cpu", "imperative")
+    params = set(model.net.collect_params())
+    assert params == {name.replace(".", "_") for name in LENET.weight_shapes()}
+    weights = LENET.initial_weights(seed=2)
+    model.set_weights(weights)
+    np.testing.assert_array_equal(
+        model.net.collect_params()["fc2_weight"].data().asnumpy(), weights["fc2.weight"]
+    )
+
+
+def native_source(n=70, workers=0):
+    """Synthetic uint8 images holding every pixel value 0..255 (a unit-test input, not data)."""
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    images[0].flat[:256] = np.arange(256)
+    labels = rng.integers(0, 10, size=n).astype(np.int64)
+    return NativeSource(images=images, labels=labels, data_dir="", split="train", workers=workers)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_native_loader_gives_the_device_paths_values_in_the_harness_order(framework, workers):
+    model = framework.build(MLP, "cpu", "hybrid")
+    source = native_source(workers=workers)
+    loader = model.native_input(source)
+    expected_images = Dataset.as_float(source.images)  # what put() receives on the device path
+    for seed in range(2):  # a new order per epoch on the same loader
+        order = np.random.default_rng(seed).permutation(len(source.labels))
+        batches = list(model.native_batches(loader, order, batch_size=32))
+        assert [len(y) for _, y in batches] == [32, 32, 6]  # last_batch="keep": the remainder
+        for i, (x, y) in enumerate(batches):
+            index = order[32 * i : 32 * (i + 1)]
+            assert x.dtype == np.float32 and x.shape == (len(index), 1, 28, 28)
+            assert y.dtype == np.int64
+            np.testing.assert_array_equal(x, expected_images[index])  # bit for bit, all 256 values
+            np.testing.assert_array_equal(y, source.labels[index])
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "imperative"])
+def test_native_and_device_inputs_train_identically(framework, mode):
+    source = native_source()
+    order = np.random.default_rng(4).permutation(len(source.labels))
+    results = []
+    for native in (False, True):
+        model = framework.build(LENET, "cpu", mode)
+        model.set_weights(LENET.initial_weights(seed=6))
+        if native:
+            data = model.native_input(source)
+        else:
+            data = model.put(Dataset.as_float(source.images), source.labels)
+        stats = model.train_epoch(data, order, batch_size=32, lr=LENET.lr)
+        results.append((stats, model.get_weights()))
+    (device_stats, device_weights), (native_stats, native_weights) = results
+    # Same values, same batches, same step: the same result, bit for bit on the CPU.
+    assert native_stats == device_stats
+    for name in device_weights:
+        np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
+
+
+def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
+    """plain_epochs steps over every batch of each epoch, moves the weights, and each yielded time
+    spans that epoch's steps."""
+    from mxnet import gluon
+
     from impls.mxnet.baseline import plain_epochs
 
+    steps = []  # (batch size, time of the call, the trainer)
+    original_step = gluon.Trainer.step
+
+    def recording_step(trainer, batch_size, *args, **kwargs):
+        steps.append((batch_size, time.perf_counter(), trainer))
+        return original_step(trainer, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(gluon.Trainer, "step", recording_step)
     rng = np.random.default_rng(0)
     images = rng.random((300, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=300).astype(np.int64)
-    epochs = plain_epochs(MLP, MLP.initial_weights(0), images, labels, 128, MLP.lr, 0, "cpu")
-    seconds = [next(epochs), next(epochs)]
-    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    weights = MLP.initial_weights(0)
+    epochs = plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    seconds = []
+    for _ in range(2):
+        seconds.append(next(epochs))
+        assert [size for size, _, _ in steps[-3:]] == [128, 128, 44]  # every example, last batch kept
+    assert len(steps) == 6  # 3 steps per epoch, nothing more
+    for epoch, epoch_seconds in enumerate(seconds):
+        times = [t for _, t, _ in steps[3 * epoch : 3 * epoch + 3]]
+        assert epoch_seconds >= times[-1] - times[0] > 0  # the clock brackets the epoch's steps
+    params = steps[-1][2]._params
+    trained = {p.name: p.data().asnumpy() for p in params}
+    assert not np.allclose(trained["fc1_weight"], weights["fc1.weight"])  # SGD moved the weights
