@@ -183,9 +183,13 @@ class NativePipeline:
     def epoch(self, order: np.ndarray, batch_size: int) -> Iterator[tuple[tf.Tensor, tf.Tensor]]:
         """Set the epoch's order, then iterate the pipeline: (float32 B x 28 x 28 x 1, int64 B) batches."""
         order = np.asarray(order, dtype=np.int64)
-        dataset = self.dataset(len(order), batch_size)
-        self.order.assign(order)  # before the iterator exists: its prefetching reads the new order
-        yield from dataset
+        # Built and started on the host even when the caller is in a GPU device scope. The scope is
+        # left before the first yield: a scope held across a yield would also apply to the caller.
+        with tf.device("/CPU:0"):
+            dataset = self.dataset(len(order), batch_size)
+            self.order.assign(order)  # before the iterator exists: its prefetching reads the new order
+            iterator = iter(dataset)
+        yield from iterator
 
 
 class KerasModel:

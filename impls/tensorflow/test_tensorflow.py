@@ -187,3 +187,27 @@ def test_native_and_device_inputs_train_identically(framework, mode):
     assert native_stats == device_stats
     for name in device_weights:
         np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
+
+
+def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
+    """plain_epochs (model.fit) takes one SGD step per batch of each epoch, moves the weights, and
+    yields one positive time per epoch."""
+    from impls.tensorflow import baseline
+
+    built = []
+
+    def capturing_model(*args, **kwargs):
+        built.append(tf_impl.KerasModel(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(baseline, "KerasModel", capturing_model)
+    rng = np.random.default_rng(0)
+    images = rng.random((300, 1, 28, 28), dtype=np.float32)
+    labels = rng.integers(0, 10, size=300).astype(np.int64)
+    weights = MLP.initial_weights(0)
+    epochs = baseline.plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    for epoch in (1, 2):
+        assert next(epochs) > 0
+        (model,) = built
+        assert int(model.net.optimizer.iterations.numpy()) == 3 * epoch  # 128 + 128 + 44 per epoch
+    assert not np.allclose(model.get_weights()["fc1.weight"], weights["fc1.weight"])  # SGD moved them
