@@ -85,9 +85,10 @@ class NativeLoader:
     """Gluon's own input pipeline: ``DataLoader(ArrayDataset(...).transform_first(ToTensor()))``.
 
     The d2l way of loading Fashion-MNIST is ``gluon.data.vision.FashionMNIST(train=True)
-    .transform_first(ToTensor())``. That dataset class checks each archive's SHA-1 against the
-    originals, and the copies installed here (Debian's) are recompressed, so it would reject them
-    (or try to download). It is therefore fed the arrays ``bench.data`` has decoded and verified,
+    .transform_first(ToTensor())``. That dataset class downloads a fresh copy of any archive whose
+    SHA-1 differs from the one it knows, and the archives installed here (Debian's, recompressed:
+    same pixels, different .gz bytes) all differ, so it would try to download. It is therefore fed
+    the arrays ``bench.data`` has decoded and verified,
     in the same form ``FashionMNIST`` holds them (a uint8 N x 28 x 28 x 1 NDArray, labels as a
     numpy array) — labels as float32, Gluon's convention (see ``GluonModel.put``). ``ToTensor`` turns
     each HWC uint8 image into CHW float32 / 255, exactly ``bench.data.Dataset.as_float``'s values.
