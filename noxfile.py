@@ -182,7 +182,7 @@ def report(session: nox.Session) -> None:
 def tests(session: nox.Session, suite: str) -> None:
     """Harness tests (no framework), or one framework's conformance suite in its own virtualenv."""
     if suite == "harness":
-        session.install("-e", ".[test,report]")
+        session.install("-e", ".[test,report,launch]")
         session.run("pytest", "tests/harness", *session.posargs)
         return
     install_framework(session, suite, "test")
