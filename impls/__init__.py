@@ -16,6 +16,7 @@ FRAMEWORKS: dict[str, str] = {
     "torch": "impls.torch:TorchFramework",
     "tensorflow": "impls.tensorflow:KerasFramework",
     "mxnet": "impls.mxnet:GluonFramework",
+    "jax": "impls.jax:FlaxFramework",
 }
 
 # Extra implementations for tests and plug-ins: "name=module:Class,name2=module2:Class2".
