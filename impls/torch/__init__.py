@@ -533,6 +533,7 @@ class TorchFramework:
                 if mode == "graph"
                 else "none"
             ),
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         }
         if device == "gpu" and torch.cuda.is_available():

@@ -5,6 +5,7 @@ measurement and the native torchvision/DataLoader input path."""
 from __future__ import annotations
 
 import types
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -354,3 +355,89 @@ def test_idx_bytes_are_what_torchvision_reads(tmp_path):
     (tmp_path / "l").write_bytes(impl.idx_bytes(np.array([3, 7], np.uint8)))
     np.testing.assert_array_equal(read_image_file(str(tmp_path / "i")).numpy(), images)
     np.testing.assert_array_equal(read_label_file(str(tmp_path / "l")).numpy(), [3, 7])
+
+
+# -- graph mode's bookkeeping, with CPU stand-ins for the CUDA graph API ------------------------
+
+
+class FakeStream:
+    def wait_stream(self, other):
+        pass
+
+
+class fake_stream_context:
+    """Stands in for torch.cuda.stream(side): the warm-up just runs eagerly on CPU."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class FakeGraph:
+    """Stands in for torch.cuda.CUDAGraph on CPU: replay re-runs the step on the captured static
+    tensors and writes the static outputs, which is what replaying the real graph does."""
+
+    model = None  # set by the test
+
+    def replay(self):
+        captured = next(c for c in self.model.graphs.values() if c.graph is self)
+        self.model.optimizer.zero_grad(set_to_none=True)
+        loss, predictions = self.model._train_step(captured.images, captured.labels)
+        captured.loss.copy_(loss)
+        captured.predictions.copy_(predictions)
+
+
+class fake_capture:
+    """Stands in for torch.cuda.graph(g): capturing runs no kernel, so the weights must not move."""
+
+    captures: ClassVar[list] = []
+
+    def __init__(self, graph):
+        self.graph = graph
+
+    def __enter__(self):
+        self.before = {k: v.detach().clone() for k, v in FakeGraph.model.params.items()}
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for name, value in self.before.items():
+                FakeGraph.model.params[name].copy_(value)
+        fake_capture.captures.append(self.graph)
+        return False
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_graph_mode_bookkeeping_matches_eager(spec, monkeypatch):
+    """The capture recipe around the CUDA calls: warm-up steps leave the weights as set, one graph
+    per batch shape (32 and the last 16), batches gathered into the static inputs in the given
+    order, per-step loss/predictions read from the static outputs, a new lr captures again. The
+    CUDA calls themselves (capture legality, replay) can only be checked on a GPU."""
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: fake_stream_context())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
+    monkeypatch.setattr(torch.cuda, "graph", fake_capture)
+    monkeypatch.setattr(fake_capture, "captures", [])
+
+    images, labels = random_batch(80, seed=4)
+    results = {}
+    for mode in ("eager", "graph"):
+        model = TorchModel(spec, torch.device("cpu"), mode)
+        monkeypatch.setattr(FakeGraph, "model", model)
+        model.set_weights(spec.initial_weights(seed=6))
+        data = model.put(images, labels)
+        stats = [
+            model.train_epoch(data, np.random.default_rng(e).permutation(80), batch_size=32, lr=lr)
+            for e, lr in enumerate([spec.lr, spec.lr, spec.lr / 2])
+        ]
+        results[mode] = (stats, model.get_weights())
+        if mode == "graph":
+            assert sorted(model.graphs) == [16, 32]
+            assert len(fake_capture.captures) == 4  # two shapes, captured again for the new lr
+    (eager_stats, eager_weights), (graph_stats, graph_weights) = results["eager"], results["graph"]
+    assert graph_stats == eager_stats
+    for name in eager_weights:
+        np.testing.assert_array_equal(graph_weights[name], eager_weights[name], err_msg=name)
