@@ -1,9 +1,18 @@
-"""Small statistics for the report: median, quartiles, a seeded bootstrap CI, and "within noise".
+"""Small statistics for the report: medians, quartiles, distribution-free intervals and a stated test.
 
-Everything here is deterministic: the bootstrap draws its resamples from a fixed seed, so the same
-measurements always give the same interval and the report diffs cleanly. Quartiles use linear
-interpolation between order statistics (numpy's default, ``statistics.quantiles(method="inclusive")``,
-the same definition ``bench.runner.summarize`` uses). Works with numpy 1.23 and 2.x.
+* The interval of a median is the order-statistic (binomial) interval: for n values the symmetric
+  order statistics (x(k), x(n+1-k)) with the largest k whose coverage 1 - 2·BinomCDF(k-1; n, 1/2)
+  is at least 95%. Its coverage is exact and assumption-free (independent runs, a continuous
+  distribution), and it is printed as it is (e.g. 96.9% for [min, max] of 6 runs). With n <= 5 no
+  pair of order statistics reaches 95%: the values are then shown as a *range*, never as an interval.
+* "Within noise" is the two-sided Mann–Whitney U test (exact null distribution) at alpha = 0.05.
+  With too few runs the smallest attainable p-value is above alpha: then there is no verdict.
+* The interval of a ratio of two cells (``ratio_interval``) is the Hodges–Lehmann/Moses interval
+  of the shift of log values: order statistics of the n1·n2 pairwise ratios, with the coverage of the
+  exact Mann–Whitney null distribution (valid when one cell is the other scaled by a constant).
+
+Everything is deterministic (no resampling). Quartiles use linear interpolation between order
+statistics (numpy's default, ``statistics.quantiles(method="inclusive")``, as ``bench.runner``).
 """
 
 from __future__ import annotations
@@ -11,12 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy.stats import binom, mannwhitneyu
 
-CONFIDENCE = 0.95  # two-sided level of the bootstrap interval
-BOOTSTRAP_RESAMPLES = 2000  # enough for stable 2.5/97.5 percentiles; < 10 ms for a few seeds
-BOOTSTRAP_SEED = 20_240_607  # fixed: the same inputs always give the same interval
+CONFIDENCE = 0.95  # the least coverage an interval must have to be called one
+ALPHA = 0.05  # two-sided level of the Mann–Whitney test
 
 # How a number with this unit is written when no format is asked for.
 UNIT_FORMATS: dict[str, str] = {
@@ -55,24 +65,157 @@ def iqr(values: Iterable[float]) -> float:
     return q3 - q1
 
 
-def bootstrap_ci(
-    values: Iterable[float],
-    confidence: float = CONFIDENCE,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[float, float]:
-    """Return the seeded percentile-bootstrap interval of the median (a point for n = 1)."""
+def order_statistic_k(n: int, confidence: float = CONFIDENCE) -> tuple[int, float] | None:
+    """The largest k with coverage of (x(k), x(n+1-k)) >= confidence, and that coverage; None if none."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    array = np.sort(_clean(values))  # sorted: the interval does not depend on the input order
-    if array.size == 1 or float(array.min()) == float(array.max()):
-        return float(array[0]), float(array[0])
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, array.size, size=(resamples, array.size))
-    medians = np.median(array[picks], axis=1)
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = np.percentile(medians, [tail, 100.0 - tail])
-    return float(low), float(high)
+    best = None
+    for k in range(1, n // 2 + 1):
+        coverage = 1.0 - 2.0 * float(binom.cdf(k - 1, n, 0.5))
+        if coverage < confidence:
+            break
+        best = (k, coverage)
+    return best
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval [low, high] for a median; ``coverage`` None means it is only the range of n values."""
+
+    low: float
+    high: float
+    n: int
+    coverage: float | None
+    k: int | None = None
+
+    @property
+    def is_ci(self) -> bool:
+        """Whether this is a confidence interval (coverage >= 95%), not a plain range."""
+        return self.coverage is not None
+
+    def label(self) -> str:
+        """``96.9% CI, order statistics`` or ``range of 3``."""
+        if self.coverage is None:
+            return f"range of {self.n}"
+        return f"{_percent(self.coverage)} CI, order statistics"
+
+
+def _percent(coverage: float) -> str:
+    return f"{100 * coverage:.1f}%"
+
+
+def median_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> Interval:
+    """The order-statistic interval of the median (or the range, when n is too small for ``confidence``)."""
+    array = np.sort(_clean(values))
+    n = int(array.size)
+    found = order_statistic_k(n, confidence)
+    if found is None:
+        return Interval(float(array[0]), float(array[-1]), n, None)
+    k, coverage = found
+    return Interval(float(array[k - 1]), float(array[n - k]), n, coverage, k)
+
+
+@lru_cache(maxsize=256)
+def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
+    """Counts of each U = 0..n1·n2 over all C(n1+n2, n1) orderings (Gaussian binomial coefficient)."""
+    size = n1 * n2 + 1
+    poly = [0] * size
+    poly[0] = 1
+    for i in range(1, n1 + 1):  # multiply by (1 - q^(n2+i)) / (1 - q^i)
+        shift = n2 + i
+        for u in range(size - 1, shift - 1, -1):
+            poly[u] -= poly[u - shift]
+        for u in range(i, size):
+            poly[u] += poly[u - i]
+    return tuple(poly)
+
+
+def min_p_value(n1: int, n2: int) -> float:
+    """The smallest two-sided p-value the exact Mann–Whitney test can give for these sizes."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+@dataclass(frozen=True)
+class Test:
+    """The outcome of a two-sided Mann–Whitney U test of two samples."""
+
+    p: float | None  # None: too few runs for the test to ever reach p < alpha
+    n1: int
+    n2: int
+
+    @property
+    def testable(self) -> bool:
+        """Whether the sizes allow p < alpha at all."""
+        return self.p is not None
+
+    @property
+    def differs(self) -> bool:
+        """Whether the test rejects 'same distribution' at alpha."""
+        return self.p is not None and self.p < ALPHA
+
+    def p_text(self) -> str:
+        """``p=0.002`` (or ``p<0.001``); empty when untestable."""
+        if self.p is None:
+            return ""
+        return "p<0.001" if self.p < 0.001 else f"p={self.p:.3f}"
+
+
+def mann_whitney(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Test:
+    """Two-sided exact Mann–Whitney U test; p None when even total separation cannot reach ``alpha``."""
+    x, y = [float(v) for v in a if v is not None], [float(v) for v in b if v is not None]
+    x = [v for v in x if math.isfinite(v)]
+    y = [v for v in y if math.isfinite(v)]
+    if min_p_value(len(x), len(y)) >= alpha:
+        return Test(None, len(x), len(y))
+    result = mannwhitneyu(x, y, alternative="two-sided", method="exact")
+    return Test(float(result.pvalue), len(x), len(y))
+
+
+@dataclass(frozen=True)
+class RatioInterval:
+    """Estimate and interval of new/base: Hodges–Lehmann (median pairwise ratio) with Moses' interval."""
+
+    estimate: float
+    low: float
+    high: float
+    coverage: float | None  # None: a range of all pairwise ratios, too few runs for 95%
+
+    def label(self) -> str:
+        """``95.9% CI, Hodges–Lehmann`` or ``range of pairwise ratios``."""
+        if self.coverage is None:
+            return "range of pairwise ratios"
+        return f"{_percent(self.coverage)} CI, Hodges–Lehmann"
+
+
+def ratio_interval(
+    base: Sequence[float], new: Sequence[float], confidence: float = CONFIDENCE
+) -> RatioInterval:
+    """Interval of new/base from the n1·n2 pairwise ratios (Moses' distribution-free interval on logs).
+
+    The k-th smallest and k-th largest pairwise ratio bound it, with the largest k whose coverage
+    1 - 2·P(U <= k-1) (exact Mann–Whitney null distribution) is at least ``confidence``.
+    """
+    x, y = _clean(base), _clean(new)
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("ratios need positive values")
+    ratios = np.sort((y[None, :] / x[:, None]).ravel())
+    estimate = float(np.exp(np.median(np.log(ratios))))
+    counts = _u_counts(int(x.size), int(y.size))
+    total = float(sum(counts))
+    best = None
+    cumulative = 0
+    for k in range(1, ratios.size // 2 + 1):
+        cumulative += counts[k - 1]
+        coverage = 1.0 - 2.0 * cumulative / total
+        if coverage < confidence:
+            break
+        best = (k, coverage)
+    if best is None:
+        return RatioInterval(estimate, float(ratios[0]), float(ratios[-1]), None)
+    k, coverage = best
+    return RatioInterval(estimate, float(ratios[k - 1]), float(ratios[ratios.size - k]), coverage)
 
 
 def _number(value: float, spec: str) -> str:
@@ -82,7 +225,7 @@ def _number(value: float, spec: str) -> str:
 
 @dataclass(frozen=True)
 class Summary:
-    """A median with its bootstrap interval [low, high], quartiles, range, count and unit."""
+    """A median with its interval [low, high] (coverage None: the range), quartiles, range, count, unit."""
 
     median: float
     low: float
@@ -93,24 +236,33 @@ class Summary:
     q3: float | None = None
     minimum: float | None = None
     maximum: float | None = None
+    coverage: float | None = None
+    values: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, values: Iterable[float], unit: str = "") -> Summary:
         """Summarise measurements (None and non-finite values are dropped)."""
         array = _clean(values)
-        low, high = bootstrap_ci(array)
+        interval = median_interval(array)
         q1, q3 = quartiles(array)
         return cls(
             median=float(np.median(array)),
-            low=low,
-            high=high,
+            low=interval.low,
+            high=interval.high,
             n=int(array.size),
             unit=unit,
             q1=q1,
             q3=q3,
             minimum=float(array.min()),
             maximum=float(array.max()),
+            coverage=interval.coverage,
+            values=tuple(float(v) for v in np.sort(array)),
         )
+
+    @property
+    def interval(self) -> Interval:
+        """The interval of the median as an :class:`Interval`."""
+        return Interval(self.low, self.high, self.n, self.coverage)
 
     def scaled(self, factor: float, unit: str) -> Summary:
         """Return the same summary in another unit (e.g. a fraction as %)."""
@@ -128,6 +280,8 @@ class Summary:
             scale(self.q3),
             scale(self.minimum),
             scale(self.maximum),
+            self.coverage,
+            tuple(v * factor for v in self.values),
         )
 
     def _spec(self, spec: str | None) -> str:
@@ -138,13 +292,24 @@ class Summary:
             return ""
         return self.unit if self.unit == "%" else f" {self.unit}"
 
-    def fmt(self, spec: str | None = None, unit: bool = True) -> str:
-        """Render ``median [low–high] unit``; a single measurement renders without an interval."""
+    def interval_text(self, spec: str | None = None) -> str:
+        """``[a–b] 96.9% CI`` for an interval, ``(range of 3: a–b)`` for a range, '' for one run."""
         spec = self._spec(spec)
-        text = _number(self.median, spec)
-        if self.n > 1:
-            text += f" [{_number(self.low, spec)}–{_number(self.high, spec)}]"
-        return text + self._suffix(unit)
+        if self.n < 2:
+            return ""
+        bounds = f"{_number(self.low, spec)}–{_number(self.high, spec)}"
+        if self.coverage is None:
+            return f"(range of {self.n}: {bounds})"
+        return f"[{bounds}] {_percent(self.coverage)} CI"
+
+    def fmt(self, spec: str | None = None, unit: bool = True) -> str:
+        """``median [low–high] 96.9% CI``, ``median (range of n: low–high)``, or the median alone for n=1.
+
+        The unit, when asked for, follows the median: ``80.0% [78.0–82.0] 96.9% CI``.
+        """
+        text = _number(self.median, self._spec(spec)) + self._suffix(unit)
+        extra = self.interval_text(spec)
+        return f"{text} {extra}" if extra else text
 
     def fmt_median(self, spec: str | None = None, unit: bool = True) -> str:
         """Render only the median and the unit."""
@@ -156,16 +321,3 @@ class Summary:
         q1 = self.median if self.q1 is None else self.q1
         q3 = self.median if self.q3 is None else self.q3
         return f"{_number(q1, spec)}–{_number(q3, spec)}" + self._suffix(unit)
-
-    def overlaps(self, other: Summary) -> bool:
-        """Whether the two intervals share any value (the difference is within noise)."""
-        return overlaps(self, other)
-
-
-def overlaps(a: Summary | Sequence[float], b: Summary | Sequence[float]) -> bool:
-    """Whether two intervals (Summaries or (low, high) pairs) overlap; touching counts as overlap."""
-    a_low, a_high = (a.low, a.high) if isinstance(a, Summary) else (float(a[0]), float(a[1]))
-    b_low, b_high = (b.low, b.high) if isinstance(b, Summary) else (float(b[0]), float(b[1]))
-    if any(math.isnan(x) for x in (a_low, a_high, b_low, b_high)):
-        return False
-    return a_low <= b_high and b_low <= a_high

@@ -77,11 +77,20 @@ def make_record(
     finished_at: str = "2026-01-02T03:04:05Z",
     sha: str | None = SHA,
     run_id: str | None = None,
+    purpose: str = "full",
+    input: str = "device",
+    precision: str = "fp32",
+    machine: str | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A complete record as bench.runner would write it, with metrics computed by the runner's code."""
+    """A complete record as bench.runner would write it, with metrics computed by the runner's code.
+
+    A ``timing`` record trains the config's ``timing_epochs`` (3) epochs; ``machine`` overrides the
+    machine-device label (default: the fixed CPU, or "Example GPU 80GB" for an ok gpu run).
+    """
     spec = get_spec(model)
-    mode = mode or DEFAULT_MODES[framework]
-    epochs = epochs or (len(accuracies) if accuracies else spec.epochs)
+    mode = mode or DEFAULT_MODES.get(framework, "eager")
+    epochs = epochs or (len(accuracies) if accuracies and purpose == "full" else spec.epochs)
     config = RunConfig(
         framework=framework,
         model=model,
@@ -93,14 +102,22 @@ def make_record(
         lr=lr or spec.lr,
         threads=threads,
         repeat=repeat,
+        purpose=purpose,
+        input=input,
+        precision=precision,
     )
     stamp = re.sub(r"\D", "", finished_at)
     record = records.base_record(
         config.to_dict(), run_id=run_id or f"{config.label.replace('/', '-')}-{stamp}"
     )
     record["environment"] = dict(FIXED_ENVIRONMENT)
+    if machine is not None:
+        record["device"]["machine"] = machine
+    elif device == "gpu" and status == "ok":
+        record["device"]["machine"] = "Example GPU 80GB"
+    record["schedule"] = schedule
     record.update(status=status, reason=reason, started_at=finished_at, finished_at=finished_at)
-    record["config_key"] = config.key(sha) if sha else None
+    record["config_key"] = config.key(sha, record["device"]["machine"]) if sha else None
     record["model"].update(
         params=spec.num_params(),
         train_flops_per_example=spec.train_flops(),
@@ -114,7 +131,7 @@ def make_record(
             "train_examples": TRAIN_EXAMPLES,
             "test_examples": TEST_EXAMPLES,
         }
-    record["framework"]["versions"] = dict(VERSIONS[framework])
+    record["framework"]["versions"] = dict(VERSIONS.get(framework, {framework: "0.1"}))
     if status != "ok":
         record["reason"] = reason or f"{framework} sees no {device} in this environment"
         return record
@@ -126,8 +143,9 @@ def make_record(
         "tf32": False,
         "mode": mode,
     }
-    accuracies = accuracies or ramp(final if final is not None else 0.8, epochs)
-    assert len(accuracies) == epochs
+    trained = config.train_epochs
+    accuracies = accuracies or ramp(final if final is not None else 0.8, trained)
+    assert len(accuracies) == trained
     curve = []
     for epoch, accuracy in enumerate(accuracies, start=1):
         train_seconds = first_seconds if epoch == 1 else seconds
@@ -189,10 +207,23 @@ def parse_table(text: str) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in body]
 
 
-def summary_rows(text: str, device: str = "cpu") -> dict[tuple[str, str], dict[str, str]]:
-    """Summary-table rows of one device keyed by (framework (mode), model)."""
-    rows = parse_table(section(section(text, "## Summary"), f"### {device}"))
+CPU = "cpu · Example CPU 9000 · 8 cores"  # the machine-device of every record here unless told
+
+
+def heading_of(text: str, prefix: str) -> str:
+    """The first heading line that starts with ``prefix`` (e.g. ``### cpu``)."""
+    match = re.search(rf"^{re.escape(prefix)}.*$", text, flags=re.MULTILINE)
+    assert match, f"no heading {prefix!r} in:\n{text}"
+    return match.group(0)
+
+
+def summary_rows(text: str, where: str = CPU) -> dict[tuple[str, str], dict[str, str]]:
+    """Summary-table rows of one machine-device keyed by (framework (mode), model)."""
+    rows = parse_table(section(section(text, "## Summary"), f"### {where}"))
     return {(row["framework (mode)"], row["model"]): row for row in rows}
+
+
+ACC, TP, N = "test accuracy [interval]", "examples/s [interval]", "n (throughput / accuracy)"
 
 
 def three_seeds(
@@ -218,12 +249,14 @@ def test_summary_numbers_and_times_vs_fastest(tmp_path):
     text = render(tmp_path)
     rows = summary_rows(text)
     torch, mxnet = rows[("torch (eager)", "lenet")], rows[("mxnet (hybrid)", "lenet")]
-    assert torch["n runs"] == "3"
-    assert torch["test accuracy [95% CI]"] == "0.800 [0.790–0.810]"
-    assert torch["examples/s [CI]"] == "10,000 [9,836–10,169]"
+    assert torch[N] == "3 / 3"
+    # three runs cannot give a 95% interval of the median: the range is shown, labelled as one
+    assert torch[ACC] == "0.800 (range of 3: 0.790–0.810)"
+    assert torch[TP] == "10,000 (range of 3: 9,836–10,169)"
     assert torch["× vs fastest"] == "1.00× (fastest)"
-    assert mxnet["examples/s [CI]"] == "5,000 [4,918–5,085]"
-    assert mxnet["× vs fastest"] == "0.50×"
+    assert mxnet[TP] == "5,000 (range of 3: 4,918–5,085)"
+    # 3 vs 3 runs: the smallest possible two-sided Mann–Whitney p is 0.1, so no rank is claimed
+    assert mxnet["× vs fastest"] == "0.50× (too few runs to test)"
     assert torch["first epoch (s)"] == "12.00"
     assert torch["peak RSS (MiB)"] == "600"
     # achieved GFLOP/s = train FLOPs/example × examples/s; the summary divides by the device's best
@@ -236,15 +269,85 @@ def test_summary_numbers_and_times_vs_fastest(tmp_path):
     assert peak_rows["torch (eager)"]["% of device peak"] == f"{100 * gflops / 300:.1f}"
     assert torch["accuracy gate"] == "ok (0.70–0.86)"
     # mxnet sorts before torch: rows are sorted by model, then framework
-    table_text = section(section(text, "## Summary"), "### cpu")
+    table_text = section(section(text, "## Summary"), f"### {CPU}")
     assert table_text.index("mxnet (hybrid)") < table_text.index("torch (eager)")
 
 
-def test_within_noise_instead_of_a_rank(tmp_path):
-    write(tmp_path, *three_seeds("torch"), *three_seeds("tensorflow", seconds=(6.05, 6.15, 5.95)))
-    rows = summary_rows(render(tmp_path))
+def six_runs(
+    framework: str,
+    model: str = "lenet",
+    seconds: tuple[float, ...] = (6.0, 6.1, 5.9, 6.05, 5.95, 6.2),
+    **kw: Any,
+):
+    """Seeds 0-2 train the full schedule, seeds 3-5 are timing-only repeats (the runner's default)."""
+    finals = kw.pop("finals", (0.80, 0.81, 0.79))
+    full = [
+        make_record(framework, model, seed=i, seconds=seconds[i], final=finals[i], **kw) for i in range(3)
+    ]
+    timing = [
+        make_record(framework, model, seed=i, seconds=seconds[i], final=0.3, purpose="timing", **kw)
+        for i in range(3, 6)
+    ]
+    return full + timing
+
+
+def test_within_noise_is_a_mann_whitney_verdict(tmp_path):
+    write(
+        tmp_path,
+        *six_runs("torch"),
+        *six_runs("tensorflow", seconds=(6.02, 6.12, 5.92, 6.07, 5.97, 6.22)),  # interleaved with torch's
+        *six_runs("mxnet", seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4)),  # every run slower
+    )
+    text = render(tmp_path)
+    rows = summary_rows(text)
     assert rows[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (fastest)"
-    assert rows[("tensorflow (function)", "lenet")]["× vs fastest"] == "≈ within noise (0.99×)"
+    assert rows[("tensorflow (function)", "lenet")]["× vs fastest"].startswith("≈ within noise (1.00×, p=0.")
+    # 6 vs 6 completely separated: exact two-sided p = 2 / C(12, 6) = 0.0022
+    assert rows[("mxnet (hybrid)", "lenet")]["× vs fastest"] == "0.50× (p=0.002)"
+    # six runs: [min, max] is the order-statistic interval with 1 - 2/2^6 = 96.9% coverage
+    assert rows[("torch (eager)", "lenet")][TP] == "9,959 [9,677–10,169] 96.9% CI"
+    notes = section(text, "## Summary")
+    assert "Mann–Whitney U" in notes and "α = 0.05" in notes and "96.9%" in notes
+
+
+def test_timing_and_full_runs_share_a_cell(tmp_path):
+    """Throughput uses all six runs; accuracy and time to target only the three full runs."""
+    write(tmp_path, *six_runs("torch"))
+    text = render(tmp_path)
+    row = summary_rows(text)[("torch (eager)", "lenet")]
+    assert row[N] == "6 / 3"
+    assert row[ACC] == "0.800 (range of 3: 0.790–0.810)"  # the timing runs' 0.3 is not in it
+    assert row["time to target (s)"] == "65.10"
+    assert row[TP].endswith("96.9% CI")
+    (ttt,) = parse_table(section(section(text, "## Time to accuracy"), f"### {CPU}"))
+    assert ttt["reached"] == "3/3"
+
+
+def test_same_config_on_two_machines_is_two_cells(tmp_path):
+    a = make_record(
+        "torch", machine="AMD EPYC 9B14 · 2 cores", final=0.80, finished_at="2026-01-01T00:00:00Z"
+    )
+    b = make_record(
+        "torch", machine="Intel Xeon 8480 · 8 cores", final=0.81, finished_at="2026-01-02T00:00:00Z"
+    )
+    write(tmp_path, a, b)
+    text = render(tmp_path)
+    assert "superseded" not in text
+    first = summary_rows(text, "cpu · AMD EPYC 9B14 · 2 cores")[("torch (eager)", "lenet")]
+    second = summary_rows(text, "cpu · Intel Xeon 8480 · 8 cores")[("torch (eager)", "lenet")]
+    assert first[ACC] == "0.800" and second[ACC] == "0.810"
+    # each machine-device is its own comparison
+    assert first["× vs fastest"] == second["× vs fastest"] == "1.00× (only one)"
+
+
+def test_same_config_on_one_machine_is_superseded(tmp_path):
+    label = "AMD EPYC 9B14 · 2 cores"
+    old = make_record("torch", machine=label, final=0.72, finished_at="2026-01-01T00:00:00Z")
+    new = make_record("torch", machine=label, final=0.81, finished_at="2026-01-02T00:00:00Z")
+    write(tmp_path, old, new)
+    text = render(tmp_path)
+    assert "1 older record(s) superseded" in text
+    assert summary_rows(text, f"cpu · {label}")[("torch (eager)", "lenet")][ACC] == "0.810"
 
 
 def test_a_single_cell_is_not_called_fastest_of_many(tmp_path):
@@ -264,10 +367,10 @@ def test_time_to_target_not_reached_and_partly_reached(tmp_path):
     assert rows[("torch (eager)", "mlp")]["time to target (s)"] == "66.00 (1/3 reached)"
     ttt = {
         r["framework (mode)"]: r
-        for r in parse_table(section(section(text, "## Time to accuracy"), "### cpu"))
+        for r in parse_table(section(section(text, "## Time to accuracy"), f"### {CPU}"))
     }
     assert ttt["mxnet (hybrid)"]["reached"] == "0/3"
-    assert ttt["mxnet (hybrid)"]["train seconds [CI]"] == "not reached"
+    assert ttt["mxnet (hybrid)"]["train seconds [interval]"] == "not reached"
     assert ttt["torch (eager)"]["epoch (median)"] == "10"
     assert "mlp 0.82" in section(text, "## Time to accuracy")
 
@@ -279,12 +382,12 @@ def test_accuracy_gate_flags_a_fast_wrong_cell(tmp_path):
     rows = summary_rows(text)
     tf_row = rows[("tensorflow (function)", "lenet")]
     assert tf_row["accuracy gate"] == "⚠ OUTSIDE 0.70–0.86"
-    assert tf_row["test accuracy [95% CI]"].startswith("⚠ 0.550")
+    assert tf_row[ACC].startswith("⚠ 0.550")
     assert "not ranked" in tf_row["× vs fastest"]
     # the wrong cell is not the yardstick: torch stays "fastest" although it is slower
     assert rows[("torch (eager)", "lenet")]["× vs fastest"] == "1.00× (fastest)"
     alerts = text[: text.index("## Summary")]
-    assert "⚠ Accuracy gate:" in alerts and "tensorflow (function) lenet on cpu" in alerts
+    assert "⚠ Accuracy gate:" in alerts and f"tensorflow (function) lenet on {CPU}" in alerts
     # the bands and where they come from are documented
     accuracy = section(text, "## Accuracy")
     assert get_spec("lenet").band_source in accuracy and get_spec("mlp").band_source in accuracy
@@ -297,7 +400,7 @@ def test_accuracy_gate_only_at_the_spec_defaults(tmp_path):
     rows = summary_rows(render(tmp_path))
     assert rows[("torch (eager)", "lenet")]["accuracy gate"] == "no band for this setup"
     assert rows[("torch (eager)", "mlp")]["accuracy gate"] == "no band for this setup"
-    assert not rows[("torch (eager)", "lenet")]["test accuracy [95% CI]"].startswith("⚠")
+    assert not rows[("torch (eager)", "lenet")][ACC].startswith("⚠")
 
 
 def test_failed_and_skipped_runs_with_reasons(tmp_path):
@@ -333,6 +436,7 @@ def test_failed_and_skipped_runs_with_reasons(tmp_path):
         },
     ]
     assert "No successful runs on gpu (2 skipped" in section(text, "## Summary")
+    assert "### gpu · no GPU" in text  # the skipped runs' machine-device: no GPU was visible
     assert "(2 ok" not in text and "1 ok, 2 skipped, 1 failed" in text
 
 
@@ -390,8 +494,10 @@ def test_minimal_and_malformed_records_do_not_crash(tmp_path):
     }
     write(tmp_path, minimal, dict(minimal, run_id="malformed", config="seed=0"))
     text = render(tmp_path, draw=True)
-    row = summary_rows(text)[("torch (eager)", "lenet")]
-    assert row["examples/s [CI]"] == "n/a (1 epoch)" and row["time to target (s)"] == "n/a"
+    where = heading_of(section(text, "## Summary"), "### cpu")[4:]
+    assert where == "cpu · ? · ? cores"  # no environment: an unknown machine, still its own table
+    row = summary_rows(text, where)[("torch (eager)", "lenet")]
+    assert row[TP] == "n/a (1 epoch)" and row["time to target (s)"] == "n/a"
     assert "'config' is not an object" in section(text, "## Unreadable record files")
 
 
@@ -402,9 +508,9 @@ def test_several_results_directories_are_merged(tmp_path):
         [tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "REPORT.md", tmp_path / "fig", draw=False
     )
     text = out.read_text()
-    assert summary_rows(text)[("mxnet (hybrid)", "lenet")]["× vs fastest"] == "0.50×"
+    assert summary_rows(text)[("mxnet (hybrid)", "lenet")]["× vs fastest"] == "0.50× (too few runs to test)"
     assert f"`{tmp_path / 'shard0'}`, `{tmp_path / 'shard1'}`" in text
-    assert "](fig/accuracy_lenet_cpu.png)" in text
+    assert "](fig/accuracy_lenet_cpu-example-cpu-9000-8-cores.png)" in text
 
 
 def test_newest_record_wins(tmp_path):
@@ -414,8 +520,8 @@ def test_newest_record_wins(tmp_path):
     write(tmp_path, old, new)
     text = render(tmp_path)
     row = summary_rows(text)[("torch (eager)", "lenet")]
-    assert row["n runs"] == "1"
-    assert row["test accuracy [95% CI]"] == "0.810"
+    assert row[N] == "1 / 1"
+    assert row[ACC] == "0.810"
     assert "1 older record(s) superseded" in text
     assert "newest finished_at 2026-01-03T00:00:00Z" in text
 
@@ -548,9 +654,25 @@ def test_environment_and_external_references(tmp_path):
 def golden_records() -> list[dict[str, Any]]:
     """A small fixed matrix exercising every part of the report."""
     recs = []
-    recs += three_seeds("torch", finished_at="2026-01-02T10:00:00Z")
-    recs += three_seeds("tensorflow", seconds=(6.05, 6.15, 5.95), finished_at="2026-01-02T11:00:00Z")
-    recs += three_seeds("mxnet", seconds=(12.0, 12.2, 11.8), finished_at="2026-01-02T12:00:00Z")
+    # LeNet: six runs per cell (3 full + 3 timing) in a rotating order across the frameworks
+    lenet = {
+        "torch": (6.0, 6.1, 5.9, 6.05, 5.95, 6.2),
+        "tensorflow": (6.02, 6.12, 5.92, 6.07, 5.97, 6.22),
+        "mxnet": (12.0, 12.2, 11.8, 12.1, 11.9, 12.4),
+    }
+    for f_index, (framework, seconds) in enumerate(lenet.items()):
+        for run in six_runs(framework, seconds=seconds, finished_at=f"2026-01-02T1{f_index}:00:00Z"):
+            index = 3 * run["config"]["seed"] + f_index
+            run["schedule"] = {"order": "rotating", "index": index, "total": 18}
+            run["started_at"] = f"2026-01-02T09:{index:02d}:00Z"
+            recs.append(run)
+    # the same LeNet setup with the framework's own input pipeline
+    recs += six_runs("torch", seconds=(7.5, 7.6, 7.4, 7.55, 7.45, 7.7), input="native",
+                     finished_at="2026-01-02T10:10:00Z")  # fmt: skip
+    # MLP batch-size scaling for torch (examples/s ~10k, 19k, 40k at the default 256, 50k)
+    for minute, (batch, seconds) in enumerate(((64, 6.0), (128, 60_000 / 19_000), (512, 1.2))):
+        recs += three_seeds("torch", "mlp", seconds=(seconds,) * 3, batch_size=batch,
+                            finished_at=f"2026-01-02T10:4{minute}:00Z")  # fmt: skip
     recs += three_seeds(
         "torch",
         "mlp",
@@ -630,11 +752,15 @@ def test_golden_report(tmp_path, monkeypatch):
     text = out.read_text()
 
     figures = sorted(p.name for p in (results / "figures").glob("*.png"))
+    where = "cpu-example-cpu-9000-8-cores"
     assert figures == [
-        "accuracy_lenet_cpu.png",
-        "accuracy_mlp_cpu.png",
-        "throughput_cpu.png",
-        "time_to_target_cpu.png",
+        f"accuracy_lenet_{where}.png",
+        f"accuracy_mlp_{where}.png",
+        "input_pipeline.png",
+        "overview.png",
+        f"scaling_batch_torch-eager_mlp_{where}_10-ep-8-thr-fp32.png",
+        f"throughput_{where}.png",
+        f"time_to_target_{where}.png",
     ]
     for name in figures:
         assert (results / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

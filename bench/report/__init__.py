@@ -1,0 +1,141 @@
+"""Render ``results/REPORT.md`` and ``results/figures/*.png`` from the run records.
+
+The report is a pure function of the record files (and any pytest-benchmark / baseline JSON under
+``<results>/microbench/`` and ``<results>/baseline/``): rows are sorted, the statistics are exact
+(no resampling), and the only timestamps are the records' own, so regenerating it gives a readable diff.
+
+Records are grouped into cells by framework, resolved mode, model, device kind, machine and training
+setup (:mod:`bench.report.cells`). The newest record of a configuration on one machine counts; the
+same configuration on two machines is two cells. Records measured on data whose sha256 differs from
+the majority's are reported in their own section, never mixed into the main tables.
+
+Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, '× vs fastest'),
+``extras`` (microbench/baseline loaders), ``collect`` (load everything once), ``markdown`` (tables),
+``sections.*`` (the text), ``figures`` / ``figures_extra`` (PNGs), ``export`` (CSV/JSON).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.report.cells import Group, dedupe, group_records, majority_sha
+from bench.report.collect import Collected, collect
+from bench.report.export import summary_records, write_tables
+from bench.report.figures import draw_figures, figure_links, remove_stale
+from bench.report.figures_extra import (
+    OVERVIEW_CAPTION,
+    draw_input,
+    draw_overview,
+    draw_scaling,
+    input_link,
+    overview_link,
+    scaling_links,
+)
+from bench.report.markdown import code_list, table
+from bench.report.numbers import Row, accuracy_gate, build_rows
+from bench.report.sections import context, detail, pipeline, summary
+
+__all__ = [
+    "Group",
+    "Row",
+    "accuracy_gate",
+    "build_report",
+    "build_rows",
+    "collect",
+    "dedupe",
+    "group_records",
+    "majority_sha",
+    "render",
+    "summary_records",
+    "table",
+    "write_tables",
+]
+
+
+def _empty_report(found: Collected) -> str:
+    parts = [
+        "# framebench report\n",
+        f"No run records found in {code_list(found.results_dirs)}; run `nox -s bench` "
+        "(or `python -m bench run --framework NAME`) to produce some.\n",
+    ]
+    parts += context.unreadable_section(found.unreadable) + context.microbench_section(found.microbench)
+    parts += context.references_section()
+    return "\n".join(parts)
+
+
+def build_report(
+    results_dirs: Sequence[Path],
+    out: Path,
+    figures: Path,
+    draw: bool = True,
+    summary_input: str | None = "device",
+) -> str:
+    """Return the markdown of the report (drawing the figures unless ``draw`` is False)."""
+    found = collect([Path(d) for d in results_dirs])
+    if not found.loaded:
+        return _empty_report(found)
+    rows = found.rows
+    links = figure_links(rows, out, figures)
+    overview = overview_link(rows, out, figures)
+    if draw and rows:
+        remove_stale(figures)
+        draw_overview(rows, figures)
+        draw_figures(rows, figures)
+        draw_input(rows, figures)
+        draw_scaling(rows, figures)
+
+    parts = summary.header(found.results_dirs, found.kept, found.superseded, found.unreadable, found.main_sha)
+    parts += summary.alerts(rows, found.other_data, found.main_sha)
+    if overview:
+        parts += [
+            "## Overview\n",
+            f"![accuracy vs training throughput]({overview})\n",
+            OVERVIEW_CAPTION + "\n",
+        ]
+    parts.append("## Summary\n")
+    if rows:
+        shown = "all inputs" if summary_input is None else f"input = {summary_input} only"
+        parts.append(summary.HOW_TO_READ + f" These tables show {shown}.\n")
+    else:
+        parts.append("No successful runs: every record is skipped or failed (reasons below).\n")
+    parts += summary.summary_section(rows, found.others, "###", summary_input)
+    parts += summary.other_data_section(found.other_data)
+    if rows:
+        parts += detail.accuracy_section(rows, links["accuracy"])
+        parts += detail.throughput_section(rows, links["throughput"])
+        parts += pipeline.input_section(rows, input_link(rows, out, figures))
+        parts += pipeline.scaling_section(rows, scaling_links(rows, out, figures))
+        parts += detail.ttt_section(rows, links["ttt"])
+        parts += detail.peak_section(rows)
+    parts += pipeline.run_order_section(found.kept)
+    parts += context.microbench_section(found.microbench)
+    parts += context.baseline_section(found.baselines)
+    parts += context.environment_section(found.kept)
+    parts += context.not_ok_section(found.kept)
+    parts += context.unreadable_section(found.unreadable)
+    parts += context.reproduce_section(found.kept, found.results_dirs)
+    parts += context.references_section()
+    return "\n".join(parts)
+
+
+def render(
+    results_dirs: list[Path],
+    out: Path,
+    figures: Path,
+    draw: bool = True,
+    summary_input: str | None = "device",
+) -> Path:
+    """Write the report (and its figures) from every record under ``results_dirs``; return its path.
+
+    ``summary_input`` picks the input path the summary tables show ("device" by default, "native",
+    or None for all); the other sections always show every input.
+    """
+    out = Path(out)
+    text = build_report([Path(d) for d in results_dirs], out, Path(figures), draw, summary_input)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    return out

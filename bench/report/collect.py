@@ -1,0 +1,51 @@
+"""Everything the report and the exports read, loaded once: records, cells, rows, extras."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.records import Unreadable, load_records
+from bench.report import cells
+from bench.report.extras import load_baselines, load_microbench, well_formed
+from bench.report.numbers import Row, build_rows
+
+
+@dataclass
+class Collected:
+    """The records of some results folders, de-duplicated, split by data hash and turned into rows."""
+
+    results_dirs: list[Path]
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    superseded: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    main_sha: str | None = None
+    other_data: list[dict[str, Any]] = field(default_factory=list)  # ok records on another data hash
+    others: list[dict[str, Any]] = field(default_factory=list)  # failed / skipped
+    rows: list[Row] = field(default_factory=list)
+    microbench: list[dict[str, Any]] = field(default_factory=list)
+    baselines: list[dict[str, Any]] = field(default_factory=list)
+    loaded: int = 0
+
+
+def collect(results_dirs: Sequence[Path], records_only: bool = False) -> Collected:
+    """Load, validate, de-duplicate (per machine) and group every record under ``results_dirs``."""
+    dirs = [Path(d) for d in results_dirs]
+    loaded, unreadable = load_records(*dirs)
+    loaded, malformed = well_formed(loaded)
+    found = Collected(dirs, unreadable=unreadable + malformed, loaded=len(loaded))
+    if not records_only:
+        found.microbench, bad_microbench = load_microbench(dirs)
+        found.baselines, bad_baselines = load_baselines(dirs)
+        found.unreadable += bad_microbench + bad_baselines
+    if not loaded:
+        return found
+    found.kept, found.superseded = cells.dedupe(loaded)
+    found.main_sha = cells.majority_sha(found.kept)
+    main = [r for r in found.kept if r["status"] != "ok" or cells.sha(r) == found.main_sha]
+    found.other_data = [r for r in found.kept if r["status"] == "ok" and cells.sha(r) != found.main_sha]
+    found.rows = build_rows(cells.group_records(main))
+    found.others = [r for r in main if r["status"] != "ok"]
+    return found

@@ -1,0 +1,243 @@
+"""Figures (matplotlib Agg, no pyplot state): accuracy curves, throughput and time-to-target bars.
+
+File names carry the machine-device (``<kind>-<machine slug>``) so two machines never share a figure.
+The overview, input-pipeline and scaling figures live in :mod:`bench.report.figures_extra`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.report.markdown import slug
+from bench.report.numbers import Row, by_model_where, by_where, epoch_values
+from bench.specs import MODELS
+from bench.stats import Summary
+
+FIGURE_PREFIXES = ("overview", "accuracy_", "throughput_", "time_to_target_", "input_", "scaling_")
+ERRORBAR_NOTE = "error bars: order-statistic interval of the median (≥95%), or the range when n ≤ 5"
+
+
+def where_slug(device: str, machine: str) -> str:
+    """``cpu-example-cpu-9000-8-cores``."""
+    return f"{device}-{slug(machine)}"
+
+
+def relative(out: Path, figures: Path) -> str:
+    """The figures folder relative to the report."""
+    return Path(os.path.relpath(figures.resolve(), out.parent.resolve())).as_posix()
+
+
+def figure_links(rows: list[Row], out: Path, figures: Path) -> dict[str, dict[Any, str]]:
+    """Where each figure of the accuracy, throughput and time-to-target sections is."""
+    rel = relative(out, figures)
+    links: dict[str, dict[Any, str]] = {"accuracy": {}, "throughput": {}, "ttt": {}}
+    for (model, device, machine), cell_rows in by_model_where(rows):
+        if any(r.group.full_runs for r in cell_rows):
+            links["accuracy"][(model, device, machine)] = (
+                f"{rel}/accuracy_{model}_{where_slug(device, machine)}.png"
+            )
+    for (device, machine), device_rows in by_where(rows):
+        name = where_slug(device, machine)
+        if any(r.throughput for r in device_rows):
+            links["throughput"][(device, machine)] = f"{rel}/throughput_{name}.png"
+        if any(r.group.full_runs for r in device_rows):
+            links["ttt"][(device, machine)] = f"{rel}/time_to_target_{name}.png"
+    return links
+
+
+def colors_for(rows: list[Row]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10"]
+    labels = sorted({r.group.label for r in rows})
+    return {label: palette(i % 10) for i, label in enumerate(labels)}
+
+
+def save(fig: Any, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+
+
+def _bar_label(row: Row, several_setups: bool) -> str:
+    label = f"{row.group.framework}\n{row.group.mode}"
+    return f"{label}\n{row.group.setup_text}" if several_setups else label
+
+
+def _ttt_note(row: Row) -> str | None:
+    if row.ttt.train_seconds is None:
+        return f"not reached\n({row.ttt.reached}/{row.ttt.total})"
+    if row.ttt.reached < row.ttt.total:
+        return f"{row.ttt.reached}/{row.ttt.total} reached"
+    return None
+
+
+def bar_figure(
+    rows: list[Row],
+    colors: dict[str, Any],
+    value: Callable[[Row], Summary | None],
+    note: Callable[[Row], str | None],
+    ylabel: str,
+    title: str,
+    with_target: bool = False,
+) -> Any:
+    """One panel per model: a bar per cell at its median, error bars at its interval."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
+
+    models = sorted({r.group.model for r in rows})
+    fig = Figure(figsize=(1.2 + 4.0 * len(models), 4.4))
+    for i, model in enumerate(models):
+        ax = fig.add_subplot(1, len(models), i + 1)
+        panel = [r for r in rows if r.group.model == model]
+        several = len({r.group.setup for r in panel}) > 1
+        summaries = [value(r) for r in panel]
+        heights = [s.median if s else 0.0 for s in summaries]
+        errors = [
+            [s.median - s.low if s else 0.0 for s in summaries],
+            [s.high - s.median if s else 0.0 for s in summaries],
+        ]
+        positions = list(range(len(panel)))
+        bars = ax.bar(positions, heights, width=0.6, color=[colors[r.group.label] for r in panel])
+        shown = [j for j, s in enumerate(summaries) if s is not None and s.n > 1]
+        if shown:
+            ax.errorbar(
+                [positions[j] for j in shown],
+                [heights[j] for j in shown],
+                yerr=[[errors[0][j] for j in shown], [errors[1][j] for j in shown]],
+                fmt="none",
+                ecolor="black",
+                capsize=4,
+                linewidth=1,
+            )
+        top = max((s.high for s in summaries if s), default=0.0) or 1.0
+        if not any(summaries):
+            ax.set_yticks([])  # nothing to measure: no scale to read
+        for bar, row, summary in zip(bars, panel, summaries, strict=True):
+            if row.gate.flagged:
+                bar.set_hatch("//")
+            text = summary.fmt_median(unit=False) if summary else ""
+            extra = note(row)
+            text = f"{text}\n{extra}" if text and extra else text or extra or ""
+            ax.text(
+                bar.get_x() + bar.get_width() / 2,
+                (summary.high if summary else 0.0) + 0.02 * top,
+                text,
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+            )
+        ax.set_ylim(0, top * 1.3)
+        margin = 0.1 + max(0.0, (2 - len(panel)) / 2)  # a lone bar stays centred and slim
+        ax.set_xlim(-0.5 - margin, len(panel) - 0.5 + margin)
+        ax.set_xticks(positions, [_bar_label(r, several) for r in panel], fontsize="small")
+        target = MODELS[model].target_accuracy if with_target and model in MODELS else None
+        ax.set_title(f"{model} (target accuracy {target:.2f})" if target is not None else model)
+        ax.set_ylabel(ylabel)
+        if top >= 1000:
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title)
+    return fig
+
+
+def remove_stale(figures: Path) -> None:
+    """Delete the figures this report draws (others in the folder are left alone)."""
+    figures.mkdir(parents=True, exist_ok=True)
+    for stale in sorted(figures.glob("*.png")):
+        if stale.name.startswith(FIGURE_PREFIXES):
+            stale.unlink()
+
+
+def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
+    """Draw the accuracy, throughput and time-to-accuracy figures of each machine-device."""
+    from matplotlib.figure import Figure
+
+    colors = colors_for(rows)
+    written = []
+    for (model, device, machine), cell_rows in by_model_where(rows):
+        cell_rows = [r for r in cell_rows if r.group.full_runs]
+        if not cell_rows:
+            continue
+        fig = Figure(figsize=(7, 4.2))
+        ax = fig.add_subplot()
+        spec = MODELS.get(model)
+        several = len({r.group.setup for r in cell_rows}) > 1
+        # Like-for-like frameworks often give identical curves: shrinking markers and varied dashes
+        # keep every line visible where they overlap exactly.
+        for index, row in enumerate(cell_rows):
+            values = epoch_values(row.group, "test_accuracy")
+            epochs = list(values)
+            label = row.group.label + (f", {row.group.setup_text}" if several else "")
+            label += " ⚠ outside band" if row.gate.flagged else ""
+            color = colors[row.group.label]
+            ax.plot(
+                epochs,
+                [pd.Series(v).median() for v in values.values()],
+                marker="o",
+                markersize=max(9 - 2.5 * index, 3),
+                color=color,
+                label=f"{label} (n={len(row.group.full_runs)})",
+                linestyle="--" if row.gate.flagged else ("-", (0, (5, 2)), (0, (1, 1)))[index % 3],
+                linewidth=1.5,
+            )
+            lows, highs = [min(v) for v in values.values()], [max(v) for v in values.values()]
+            ax.fill_between(epochs, lows, highs, color=color, alpha=0.18, linewidth=0)
+        if spec is not None:
+            low, high = spec.accuracy_band
+            ax.axhspan(
+                low, high, color="0.85", alpha=0.5, zorder=0, label=f"expected band {low:.2f}–{high:.2f}"
+            )
+            ax.axhline(
+                spec.target_accuracy,
+                color="0.3",
+                linestyle=":",
+                linewidth=1,
+                label=f"time-to-accuracy target {spec.target_accuracy:.2f}",
+            )
+        ax.set_title(
+            f"Test accuracy per epoch: {model} on {device} · {machine}\n"
+            "(median, shaded min–max over full runs)"
+        )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (fraction correct)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="best")
+        written.append(figures / f"accuracy_{model}_{where_slug(device, machine)}.png")
+        save(fig, written[-1])
+
+    for (device, machine), device_rows in by_where(rows):
+        name, where = where_slug(device, machine), f"{device} · {machine}"
+        if any(r.throughput for r in device_rows):
+            fig = bar_figure(
+                device_rows,
+                colors,
+                value=lambda r: r.throughput,
+                note=lambda r: "⚠ accuracy\noutside band" if r.gate.flagged else None,
+                ylabel="training examples/s (steady state)",
+                title=f"Steady-state training throughput on {where}\n(median; {ERRORBAR_NOTE})",
+            )
+            written.append(figures / f"throughput_{name}.png")
+            save(fig, written[-1])
+        full_rows = [r for r in device_rows if r.group.full_runs]
+        if full_rows:
+            fig = bar_figure(
+                full_rows,
+                colors,
+                value=lambda r: r.ttt.train_seconds,
+                note=_ttt_note,
+                ylabel="training seconds to target",
+                title=f"Time to target test accuracy on {where}\n(median; {ERRORBAR_NOTE})",
+                with_target=True,
+            )
+            written.append(figures / f"time_to_target_{name}.png")
+            save(fig, written[-1])
+    return written

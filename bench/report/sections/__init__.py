@@ -1,0 +1,1 @@
+"""The report's sections, grouped by theme."""

@@ -1,0 +1,311 @@
+"""Context sections: micro-benchmarks, the baseline loop, environments, skipped/failed runs,
+unreadable files, the command to reproduce, and published reference points."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import impls
+from bench.records import Unreadable
+from bench.report import cells
+from bench.report.markdown import duration, plain, ranges, table
+from bench.specs import MODELS
+
+# Published numbers we did NOT measure. Shown in their own section, never in our tables.
+EXTERNAL_REFERENCES: tuple[dict[str, str], ...] = (
+    {
+        "source": "d2l.ai, Dive into Deep Learning: LeNet chapter",
+        "url": "https://d2l.ai/chapter_convolutional-neural-networks/lenet.html",
+        "setup": "this exact LeNet-5 setup: sigmoid, avg-pool, SGD lr 0.9, batch 256, 10 epochs",
+        "result": "test accuracy roughly 0.70–0.83, varying across builds of the book",
+    },
+    {
+        "source": "d2l.ai, Dive into Deep Learning: MLP implementation chapter",
+        "url": "https://d2l.ai/chapter_multilayer-perceptrons/mlp-implementation.html",
+        "setup": "784-256-10 ReLU MLP, SGD lr 0.1, batch 256, 10 epochs",
+        "result": "test accuracy about 0.83–0.86",
+    },
+    {
+        "source": "Zalando Research, Fashion-MNIST benchmark table",
+        "url": "https://github.com/zalandoresearch/fashion-mnist#benchmark",
+        "setup": "scikit-learn classifiers with tuned hyperparameters (not our models or training)",
+        "result": "e.g. MLPClassifier about 0.87 test accuracy",
+    },
+)
+
+
+def microbench_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        {
+            "benchmark": r["benchmark"],
+            "framework": r["framework"],
+            "mode": r["mode"],
+            "model": r["model"],
+            "device": r["device"],
+            "median": duration(r["median"]),
+            "IQR": duration(r["iqr"]),
+            "ops/s": plain(r["ops"], ",.1f"),
+            "rounds": plain(r["rounds"], "d"),
+        }
+        for r in rows
+    ]
+    return [
+        "## Micro-benchmarks\n",
+        "From pytest-benchmark (`<results>/microbench/*.json`, `nox -s microbench`), merged as reported: "
+        "time per call (one SGD step or one inference batch), device synchronised.\n",
+        table(lines, list(lines[0])) + "\n",
+    ]
+
+
+def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        {
+            "framework (mode)": f"{r.get('framework')} ({r.get('mode')})",
+            "model": r.get("model"),
+            "device": r.get("device"),
+            "threads": r.get("threads"),
+            "our loop examples/s": plain(r.get("harness_examples_per_sec"), ",.0f"),
+            "plain loop examples/s": plain(r.get("plain_examples_per_sec"), ",.0f"),
+            "ratio of medians (ours / plain)": plain(r.get("ratio"), ".2f"),
+            "median paired ratio": plain(r.get("paired_ratio"), ".2f"),
+            "steady epochs per side": len(r.get("harness_samples") or []),
+            "measured": r.get("measured_at"),
+        }
+        for r in rows
+    ]
+    return [
+        "## Our training loop vs a plain idiomatic loop\n",
+        "From `nox -s baseline` (`<results>/baseline/*.json`): the harness's training path and the "
+        "framework's plain textbook loop (`impls/<name>/baseline.py`) train the same model from the same "
+        "weights in one process, interleaved epoch by epoch (A B, B A, ...) so that both see the same "
+        "machine conditions; each side's first epoch is dropped. The paired ratio is the median over "
+        "adjacent epoch pairs. A ratio ≥ 1 means the harness costs the framework nothing; within a few "
+        "percent of 1 is within this machine's epoch-to-epoch noise.\n",
+        table(lines, list(lines[0])) + "\n",
+    ]
+
+
+def _versions_text(framework: str, versions: dict[str, Any]) -> str:
+    keys = sorted(versions, key=lambda k: (k != framework, k))
+    return ", ".join(f"{k} {versions[k]}" for k in keys) or "—"
+
+
+def environment_section(records: list[dict[str, Any]]) -> list[str]:
+    known = ("intra_op_threads", "inter_op_threads", "dtype", "tf32", "mode")
+    frameworks: dict[str, dict[str, Any]] = {}
+    counts: Counter[str] = Counter()
+    without_settings: set[str] = set()
+    for r in records:
+        fw = r.get("framework") or {}
+        settings = fw.get("settings") or {}
+        env = r.get("environment") or {}
+        threads = f"{settings.get('intra_op_threads', '—')}/{settings.get('inter_op_threads', '—')}"
+        line = {
+            "framework": cells.framework(r),
+            "mode": cells.mode(r),
+            "device": cells.device(r),
+            "versions": _versions_text(cells.framework(r), fw.get("versions") or {}),
+            "threads intra/inter": threads if settings else "—",
+            "dtype": settings.get("dtype", "—"),
+            "tf32": settings.get("tf32", "—"),
+            "other settings": ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in known)
+            or "—",
+            "Python": env.get("python", "—"),
+        }
+        key = json.dumps(line, sort_keys=True, default=str)
+        frameworks[key] = line
+        counts[key] += 1
+        if not settings:
+            without_settings.add(key)
+    # Skipped/failed runs stop before their settings are known: list them only for a framework
+    # that has no better row (they still show its versions).
+    described = {line["framework"] for k, line in frameworks.items() if k not in without_settings}
+    for key in without_settings:
+        if frameworks[key]["framework"] in described:
+            del frameworks[key]
+    order = sorted(frameworks, key=_env_sort(frameworks))
+    framework_lines = [dict(frameworks[k], runs=counts[k]) for k in order]
+
+    machines: dict[str, dict[str, Any]] = {}
+    machine_counts: Counter[str] = Counter()
+    for r in records:
+        env = r.get("environment") or {}
+        commit = env.get("framebench_commit")
+        dirty = env.get("framebench_dirty")
+        line = {
+            "host": env.get("host_id", "—"),
+            "OS": env.get("os", "—"),
+            "CPU": env.get("cpu_model", "—"),
+            "cores": env.get("cpu_cores", "—"),
+            "GPU": "; ".join(
+                f"{g.get('name', '?')} (driver {g.get('driver', '?')}, {g.get('memory', '?')})"
+                for g in env.get("gpus") or []
+            )
+            or "none",
+            "framebench commit": (commit[:12] if commit else "unknown") + _dirty_text(dirty),
+        }
+        key = json.dumps(line, sort_keys=True, default=str)
+        machines[key] = line
+        machine_counts[key] += 1
+    machine_lines = [dict(machines[k], runs=machine_counts[k]) for k in sorted(machines)]
+    return [
+        "## Environment\n",
+        "### Framework environments\n",
+        table(framework_lines, list(framework_lines[0]) if framework_lines else []) + "\n",
+        "### Machines\n",
+        table(machine_lines, list(machine_lines[0]) if machine_lines else []) + "\n",
+    ]
+
+
+def _dirty_text(dirty: bool | None) -> str:
+    if dirty is None:
+        return " (dirty: unknown)"
+    return " (dirty: uncommitted changes)" if dirty else ""
+
+
+def _env_sort(lines: dict[str, dict[str, Any]]) -> Any:
+    def key(k: str) -> tuple[Any, ...]:
+        line = lines[k]
+        return (line["framework"], line["mode"], cells.device_rank(line["device"]), k)
+
+    return key
+
+
+def not_ok_section(records: list[dict[str, Any]]) -> list[str]:
+    grouped: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    for r in records:
+        if r["status"] == "ok":
+            continue
+        seed = r["config"].get("seed", "?")
+        repeat = r["config"].get("repeat") or 0
+        key = (
+            cells.framework(r),
+            cells.model(r),
+            cells.device(r),
+            cells.mode(r),
+            r["status"],
+            str(r.get("reason") or "—"),
+        )
+        grouped[key].append(f"{seed}" + (f" (repeat {repeat})" if repeat else ""))
+    lines = [
+        {
+            "framework": k[0],
+            "model": k[1],
+            "device": k[2],
+            "mode": k[3],
+            "seed": ", ".join(sorted(seeds, key=_seed_order)),
+            "status": k[4],
+            "reason": k[5],
+        }
+        for k, seeds in sorted(
+            grouped.items(), key=lambda item: (*item[0][:2], cells.device_rank(item[0][2]), item[0])
+        )
+    ]
+    columns = ["framework", "model", "device", "mode", "seed", "status", "reason"]
+    return ["## Skipped and failed runs\n", table(lines, columns) + "\n"]
+
+
+def _seed_order(text: str) -> tuple[int, str]:
+    head = text.split(" ")[0]
+    return (int(head) if head.isdigit() else -1, text)
+
+
+def unreadable_section(unreadable: list[Unreadable]) -> list[str]:
+    if not unreadable:
+        return []
+    lines = [{"file": u.path, "reason": u.reason} for u in sorted(unreadable, key=lambda u: u.path)]
+    return [
+        "## Unreadable record files\n",
+        "These files were skipped:\n",
+        table(lines, ["file", "reason"]) + "\n",
+    ]
+
+
+def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path]) -> list[str]:
+    setups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        config = r["config"]
+        spec = MODELS.get(cells.model(r))
+        overrides = []
+        for option, name in (("--epochs", "epochs"), ("--batch-size", "batch_size"), ("--lr", "lr")):
+            value = config.get(name)
+            default = getattr(spec, name, None) if spec else None
+            if value is not None and value != default:
+                overrides.append((option, f"{value:g}" if isinstance(value, float) else str(value)))
+        if config.get("threads") is not None:
+            overrides.append(("--threads", str(config["threads"])))
+        for option, name, default in (
+            ("--input", "input", "device"),
+            ("--precision", "precision", "fp32"),
+            ("--loader-workers", "loader_workers", 0),
+        ):
+            if config.get(name, default) != default:
+                overrides.append((option, str(config[name])))
+        setups[tuple(overrides)].append(r)
+    registered = set(impls.registry())
+    lines = []
+    for overrides, group in sorted(setups.items()):
+        models = ",".join(sorted({cells.model(r) for r in group}))
+        devices = ",".join(sorted({cells.device(r) for r in group}, key=cells.device_rank))
+        seeds = ranges(int(r["config"].get("seed", 0)) for r in group)
+        repeats = max(int(r["config"].get("repeat") or 0) for r in group) + 1
+        common = f"--models {models} --devices {devices} --seeds {seeds}"
+        common += "".join(f" {option} {value}" for option, value in overrides)
+        common += f" --repeats {repeats}" if repeats > 1 else ""
+        modes_per_framework: dict[str, set[str]] = defaultdict(set)
+        for r in group:
+            modes_per_framework[cells.framework(r)].add(cells.mode(r))
+        if set(modes_per_framework) == registered:  # the whole matrix: one line runs every framework
+            several = any(len(m) > 1 for m in modes_per_framework.values())
+            lines.append(f"nox -s bench -- {common}{' --modes all' if several else ''}")
+        else:
+            for framework, modes in sorted(modes_per_framework.items()):
+                lines.append(
+                    f"nox -s \"bench(framework='{framework}')\" -- {common} --modes {','.join(sorted(modes))}"
+                )
+    commits = sorted(
+        {
+            (
+                (r.get("environment") or {}).get("framebench_commit") or "unknown",
+                (r.get("environment") or {}).get("framebench_dirty"),
+            )
+            for r in records
+        },
+        key=str,
+    )
+    commit_text = "; ".join(
+        f"`{c}`" + (" with uncommitted changes (not reproducible from the commit alone)" if d else "")
+        for c, d in commits
+    )
+    dirs = " ".join(str(d) for d in results_dirs)
+    return [
+        "## Reproduce\n",
+        f"framebench commit: {commit_text}. Each framework runs in its own nox environment; inside "
+        "one, `python -m bench run --framework NAME` takes the same options.\n",
+        "```sh\n" + "\n".join(lines) + f"\npython -m bench report --results {dirs}\n```\n",
+    ]
+
+
+def references_section() -> list[str]:
+    lines = [
+        {
+            "source (EXTERNAL)": f"[{ref['source']}]({ref['url']})",
+            "setup": ref["setup"],
+            "published result (approximate)": ref["result"],
+        }
+        for ref in EXTERNAL_REFERENCES
+    ]
+    return [
+        "## Published reference points (EXTERNAL — not measured here)\n",
+        "Numbers from other people's runs, for orientation only: approximate, stated as ranges, "
+        "never mixed into the tables above.\n",
+        table(lines, list(lines[0])) + "\n",
+    ]
