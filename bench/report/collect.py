@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +30,20 @@ class Collected:
     loaded: int = 0
 
 
-def collect(results_dirs: Sequence[Path], records_only: bool = False) -> Collected:
-    """Load, validate, de-duplicate (per machine) and group every record under ``results_dirs``."""
+def collect(
+    results_dirs: Sequence[Path],
+    records_only: bool = False,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> Collected:
+    """Load, validate, de-duplicate (per machine) and group every record under ``results_dirs``.
+
+    ``records_only`` skips the microbench/baseline files; ``keep`` filters the records first.
+    """
     dirs = [Path(d) for d in results_dirs]
     loaded, unreadable = load_records(*dirs)
     loaded, malformed = well_formed(loaded)
+    if keep is not None:
+        loaded = [r for r in loaded if keep(r)]
     found = Collected(dirs, unreadable=unreadable + malformed, loaded=len(loaded))
     if not records_only:
         found.microbench, bad_microbench = load_microbench(dirs)

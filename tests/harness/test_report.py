@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import impls
 from bench import records, report, runner
 from bench.config import RunConfig
 from bench.specs import get_spec
@@ -779,3 +780,120 @@ def test_golden_report(tmp_path, monkeypatch):
         "REPORT.md differs from the golden file; if the change is intended, regenerate it with "
         "FRAMEBENCH_UPDATE_GOLDEN=1 python -m pytest tests/harness/test_report.py -k golden"
     )
+
+
+def test_summary_shows_device_input_and_the_input_pipeline_section_compares(tmp_path):
+    write(
+        tmp_path,
+        *six_runs("torch"),
+        *six_runs("torch", seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4), input="native"),
+    )
+    text = render(tmp_path)
+    rows = parse_table(section(section(text, "## Summary"), f"### {CPU}"))
+    assert [r["setup"] for r in rows] == ["10 ep · bs 256 · lr 0.9 · 8 thr · fp32"]  # device input only
+    (line,) = parse_table(section(text, "## Input pipeline"))
+    assert line["device input examples/s [interval]"] == "9,959 [9,677–10,169] 96.9% CI"
+    assert (
+        line["native / device"].startswith("0.50× [")
+        and "95.9% CI, Hodges–Lehmann" in line["native / device"]
+    )
+    assert line["test"] == "differs (p=0.002)"
+    assert "![device vs native input](figures/input_pipeline.png)" in text
+    # asked for all inputs, the summary shows both setups (never mixed in one cell)
+    out = report.render([tmp_path], tmp_path / "ALL.md", tmp_path / "figures", draw=False, summary_input=None)
+    rows = parse_table(section(section(out.read_text(), "## Summary"), f"### {CPU}"))
+    assert [r["setup"] for r in rows][1].endswith("native input") and len(rows) == 2
+
+
+def test_sections_appear_only_with_records_for_them(tmp_path):
+    write(tmp_path, *three_seeds("torch"))
+    text = render(tmp_path)
+    for heading in ("## Input pipeline", "## Scaling", "## Run order"):
+        assert heading not in text
+    assert "## Overview" in text
+
+
+def test_scaling_finds_where_a_framework_stops_being_overhead_bound(tmp_path):
+    # examples/s 10k, 19k, 40k, 50k at batch 64, 128, 256, 512: gains 1.9, 2.1, 1.25 per doubling
+    for minute, (batch, seconds) in enumerate(((64, 6.0), (128, 60_000 / 19_000), (256, 1.5), (512, 1.2))):
+        write(tmp_path, *three_seeds("torch", "mlp", seconds=(seconds,) * 3, batch_size=batch,
+                                     finished_at=f"2026-01-02T10:4{minute}:00Z"))  # fmt: skip
+    for threads, seconds in ((1, 3.0), (2, 1.6), (4, 1.0)):
+        write(tmp_path, *three_seeds("torch", "mlp", seconds=(seconds,) * 3, threads=threads,
+                                     finished_at=f"2026-01-03T10:0{threads}:00Z"))  # fmt: skip
+    text = section(render(tmp_path), "## Scaling")
+    assert "gains less than 1.5×" in text
+    batch = section(text, heading_of(text, "### Batch size: torch (eager) mlp"))
+    assert "stops being overhead-bound at batch 256" in batch
+    assert [r["gain per doubling"] for r in parse_table(batch)] == ["—", "1.90×", "2.11×", "1.25×"]
+    threads = section(text, heading_of(text, "### Threads: torch (eager) mlp"))
+    assert [r["speed-up vs fewest threads"] for r in parse_table(threads)] == [
+        "1.00×",
+        "1.88×",
+        "3.00×",
+        "2.00×",
+    ]
+
+
+def test_run_order_shows_how_interleaved_the_frameworks_were(tmp_path):
+    recs = []
+    for index in range(6):
+        framework = ("torch", "mxnet")[index % 2]
+        record = make_record(
+            framework, seed=index // 2, schedule={"order": "rotating", "index": index, "total": 6}
+        )
+        record["started_at"] = f"2026-01-02T09:0{index}:00Z"
+        recs.append(record)
+    write(tmp_path, *recs)
+    text = section(render(tmp_path), "## Run order")
+    assert "6 of 6 records" in text and "rotating (6 runs)" in text
+    assert (
+        "changed 5 times between 5 consecutive pairs" in text
+        and "longest stretch of one framework was 1" in text
+    )
+    assert "`to mx to mx to mx`" in text
+
+
+def test_plug_in_frameworks_count_in_the_reproduce_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", "plug=plug_module:PlugFramework")
+    write(tmp_path, *(make_record(name, mode=DEFAULT_MODES.get(name, "eager")) for name in impls.registry()))
+    text = section(render(tmp_path), "## Reproduce")
+    assert "nox -s bench -- --models lenet" in text and "bench(framework=" not in text  # the whole matrix
+    monkeypatch.delenv("FRAMEBENCH_EXTRA_FRAMEWORKS")
+    text = section(render(tmp_path), "## Reproduce")
+    assert "nox -s bench -- " not in text and "bench(framework='plug')" in text
+
+
+def test_export_csv_and_json(tmp_path):
+    import csv
+
+    from bench.report import export
+
+    write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4)),
+          *six_runs("torch", input="native"))  # fmt: skip
+    path = export.write_tables([tmp_path], None, "csv")
+    assert path == tmp_path / "summary.csv"
+    rows = list(csv.DictReader(path.open()))
+    assert [(r["framework"], r["input"]) for r in rows] == [("mxnet", "device"), ("torch", "device")]
+    mxnet, torch = rows
+    assert mxnet["machine"] == "Example CPU 9000 · 8 cores" and mxnet["device"] == "cpu"
+    assert mxnet["batch_size"] == "256" and mxnet["precision"] == "fp32" and mxnet["threads"] == "8"
+    assert (mxnet["n_runs"], mxnet["n_full_runs"]) == ("6", "3")
+    assert float(mxnet["ratio_vs_fastest"]) == pytest.approx(0.5, rel=0.01)
+    assert mxnet["verdict"] == "slower" and float(mxnet["p_value"]) == pytest.approx(2 / 924)
+    assert float(mxnet["examples_per_sec_coverage"]) == pytest.approx(0.96875)
+    assert mxnet["examples_per_sec_interval"] == "order-statistic CI"
+    assert mxnet["accuracy_interval"] == "range" and mxnet["accuracy_coverage"] == ""
+    assert torch["verdict"] == "fastest" and torch["p_value"] == ""
+
+    path = export.write_tables([tmp_path], tmp_path / "out" / "cells.json", "json", summary_input=None)
+    payload = json.loads(path.read_text())
+    assert payload["summary_input"] is None and len(payload["cells"]) == 3
+    native = next(c for c in payload["cells"] if c["input"] == "native")
+    assert (
+        native["examples_per_sec_low"] <= native["examples_per_sec_median"] <= native["examples_per_sec_high"]
+    )
+    assert native["accuracy_median"] == pytest.approx(0.8)
+    assert export.write_tables([tmp_path], tmp_path / "s.md", "md").read_text().startswith("| device ")
+    with pytest.raises(ValueError, match="unknown format"):
+        export.write_tables([tmp_path], None, "xlsx")

@@ -1,0 +1,139 @@
+"""bench.compare: ratios NEW/BASE, their intervals, verdicts and exit codes on hand-made records."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+from test_report import FIXED_ENVIRONMENT, make_record, six_runs, three_seeds, write
+
+from bench import compare, records
+
+OTHER = "Intel Xeon 8480 · 8 cores"
+
+
+@pytest.fixture(autouse=True)
+def fixed_environment(monkeypatch):
+    """base_record() would ask git and nvidia-smi; every record gets the same fixed machine."""
+    monkeypatch.setattr(records, "environment", lambda: dict(FIXED_ENVIRONMENT))
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return compare.configure_parser(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        code = compare.compare(parse(*argv), out)
+    except compare.CompareError as exc:
+        return 2, str(exc)
+    return code, out.getvalue()
+
+
+def table_rows(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    split = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    return [dict(zip(split[0], row, strict=True)) for row in split[2:]]
+
+
+SECONDS = (6.0, 6.1, 5.9, 6.05, 5.95, 6.2)
+
+
+def folders(tmp_path: Path, new_seconds: tuple[float, ...], machine: str = OTHER) -> tuple[str, str]:
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch", seconds=SECONDS))
+    write(new, *six_runs("torch", seconds=new_seconds, machine=machine, finished_at="2026-02-01T00:00:00Z"))
+    return str(base), str(new)
+
+
+def test_slower_machine_is_slower_and_fails_when_asked(tmp_path):
+    base, new = folders(tmp_path, tuple(2 * s for s in SECONDS))  # every epoch twice as long
+    code, text = run(base, new, "--fail-on", "slower")
+    assert code == 1
+    (row,) = table_rows(text)
+    assert row["throughput"] == "slower" and row["p"] == "0.002"
+    assert row["NEW/BASE examples/s"].startswith("0.500× (HL 0.500× [")
+    assert "95.9% CI, Hodges–Lehmann" in row["NEW/BASE examples/s"]
+    assert row["BASE machine"] == "Example CPU 9000 · 8 cores" and row["NEW machine"] == OTHER
+    assert row["n BASE / NEW"] == "6 / 6"
+    assert row["accuracy"] == "too few runs to test"  # three full runs per side
+    assert "Mann–Whitney" in text and "0.05" in text
+    # without --fail-on, or failing on 'faster' only, the same comparison exits 0
+    assert run(base, new)[0] == 0
+    assert run(base, new, "--fail-on", "faster")[0] == 0
+    assert run(base, new, "--fail-on", "any")[0] == 1
+
+
+def test_faster_and_within_noise(tmp_path):
+    base, new = folders(tmp_path, tuple(s / 1.5 for s in SECONDS))
+    code, text = run(base, new, "--fail-on", "faster")
+    assert code == 1 and table_rows(text)[0]["throughput"] == "faster"
+    assert table_rows(text)[0]["NEW/BASE examples/s"].startswith("1.500×")
+
+    noise = tmp_path / "noise"
+    base2, new2 = folders(noise, (6.02, 6.12, 5.92, 6.07, 5.97, 6.22))
+    code, text = run(base2, new2, "--fail-on", "any")
+    assert code == 0 and table_rows(text)[0]["throughput"] == "within noise"
+
+
+def test_a_significant_but_small_difference_is_within_the_threshold(tmp_path):
+    base, new = folders(tmp_path, tuple(s * 1.03 for s in SECONDS))  # 3% slower in every run
+    code, text = run(base, new, "--fail-on", "slower")
+    (row,) = table_rows(text)
+    assert float(row["p"]) < 0.05 and row["throughput"] == "within threshold" and code == 0
+    # a stricter threshold turns it into a failure
+    assert run(base, new, "--fail-on", "slower", "--threshold", "0.01")[0] == 1
+
+
+def test_too_few_runs_never_fail(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *three_seeds("torch"))
+    write(new, *three_seeds("torch", seconds=(12.0, 12.2, 11.8), machine=OTHER))
+    code, text = run(str(base), str(new), "--fail-on", "slower")
+    assert code == 0 and table_rows(text)[0]["throughput"] == "too few runs to test"
+    assert "range of pairwise ratios" in table_rows(text)[0]["NEW/BASE examples/s"]
+
+
+def test_cells_match_on_setup_and_unmatched_cells_are_listed(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch"), make_record("mxnet"))
+    write(new, *six_runs("torch", machine=OTHER), make_record("torch", "mlp", machine=OTHER))
+    code, text = run(str(base), str(new))
+    assert code == 0 and len(table_rows(text)) == 1
+    assert "Only in BASE (1): mxnet (hybrid) lenet cpu" in text
+    assert "Only in NEW (1): torch (eager) mlp cpu" in text
+
+
+def test_machine_and_commit_filters(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch"), *six_runs("torch", machine=OTHER, finished_at="2026-01-05T00:00:00Z"))
+    write(new, *six_runs("torch", machine=OTHER, finished_at="2026-02-01T00:00:00Z"))
+    code, text = run(str(base), str(new))
+    assert len(table_rows(text)) == 2  # both BASE machines match the NEW cell
+    code, text = run(str(base), str(new), "--machine", "xeon")
+    (row,) = table_rows(text)
+    assert row["BASE machine"] == row["NEW machine"] == OTHER
+    assert run(str(base), str(new), "--commit", "aaaa")[0] == 0  # FIXED_ENVIRONMENT's commit is a*40
+    code, message = run(str(base), str(new), "--commit", "bbbb")
+    assert code == 2 and "no run records matching the filters" in message
+
+
+def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
+    base, new = folders(tmp_path, SECONDS)
+    assert compare.main(parse(str(tmp_path / "missing"), new)) == 2
+    assert compare.main(parse(base, new, "--threshold", "1.5")) == 2
+    (tmp_path / "empty").mkdir()
+    assert compare.main(parse(base, str(tmp_path / "empty"))) == 2
+    other = tmp_path / "other"
+    write(other, make_record("mxnet", "mlp"))
+    assert compare.main(parse(base, str(other))) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("error: ") for line in lines)
+    assert "not a results folder" in lines[0] and "--threshold" in lines[1]
+    assert "no run records" in lines[2] and "no cell of" in lines[3]
+    with pytest.raises(SystemExit) as exc:
+        parse(base, new, "--fail-on", "sometimes")
+    assert exc.value.code == 2
