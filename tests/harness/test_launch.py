@@ -1,0 +1,260 @@
+"""bench launch: shards as submitit jobs (Slurm when available, else the local executor).
+
+The end-to-end test runs a real sharded matrix through Slurm when ``sinfo`` answers, or starts the
+single-node Slurm of .ci/slurm.sh when running as root (and stops what it started at teardown), and
+always through submitit's local executor too. It uses the harness's test-only ``slow`` framework (the
+NumPy oracle of ``numpy`` trained on 2,048 examples, no sleep) so that a run takes seconds. Every wait
+is on job completion (job.result()), never on a sleep.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from bench import config as cfg
+from bench import launch
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PLUGINS = "numpy=fake_frameworks:NumpyFramework,slow=fake_frameworks:SlowFramework"
+RUN_ARGS = ["--", "--frameworks", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+            "--seeds", "0,1,2", "--accuracy-seeds", "all", "--quiet"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ pure units
+
+
+def stub_runs(devices: list[str]) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(
+            framework="torch",
+            model=model,
+            device=device,
+            epochs=10,
+            purpose="full",
+            timing_epochs=3,
+            batch_size=256,
+            seed=seed,
+        )
+        for model in ("lenet", "mlp")
+        for device in devices
+        for seed in range(3)
+    ]
+
+
+def test_gpu_only_for_shards_with_gpu_runs_and_exclusive_nodes_on_slurm(tmp_path):
+    # One long CPU run fills shard 1 (LPT); the three short GPU runs all land on shard 2.
+    long_cpu = SimpleNamespace(**{**vars(stub_runs(["cpu"])[0]), "epochs": 100})
+    runs = [long_cpu, *[r for r in stub_runs(["gpu"]) if r.model == "lenet"]]
+    shards = launch.build_shards(runs, 2, tmp_path, "python", ["--frameworks", "torch"])
+    assert [s.gpu for s in shards] == [False, True], [[r.device for r in s.runs] for s in shards]
+    cpu_params = launch.job_parameters(shards[0], "slurm", "debug", 30)
+    gpu_params = launch.job_parameters(shards[1], "slurm", None, 30)
+    assert "gpus_per_node" not in cpu_params
+    assert gpu_params["gpus_per_node"] == 1
+    assert cpu_params["slurm_exclusive"] is True and gpu_params["slurm_exclusive"] is True
+    assert cpu_params["slurm_partition"] == "debug" and "slurm_partition" not in gpu_params
+    local = launch.job_parameters(shards[1], "local", "debug", 30)
+    assert local["gpus_per_node"] == 1 and not any(k.startswith("slurm_") for k in local)
+
+
+def test_parameters_are_submitits_own_names(tmp_path, monkeypatch):
+    """The names we build are accepted by submitit and become the intended sbatch lines."""
+    submitit = pytest.importorskip("submitit")
+    monkeypatch.setattr(submitit.SlurmExecutor, "affinity", classmethod(lambda cls: 1))  # no srun needed
+    shards = launch.build_shards(stub_runs(["gpu"]), 2, tmp_path, "python", [])
+    executor = submitit.AutoExecutor(folder=tmp_path / "%j", cluster="slurm")
+    executor.update_parameters(**launch.job_parameters(shards[0], "slurm", "gpuq", 45))
+    text = executor._executor._make_submission_file_text("true", "uid")
+    for line in ("#SBATCH --exclusive", "#SBATCH --gpus-per-node=1", "#SBATCH --partition=gpuq",
+                 "#SBATCH --time=45", "#SBATCH --job-name=framebench-shard-1-of-2"):  # fmt: skip
+        assert line in text.splitlines(), text
+    cpu = launch.build_shards(stub_runs(["cpu"]), 2, tmp_path, "python", [])[0]
+    executor = submitit.AutoExecutor(folder=tmp_path / "%j", cluster="slurm")
+    executor.update_parameters(**launch.job_parameters(cpu, "slurm", None, 45))
+    assert "gpus" not in executor._executor._make_submission_file_text("true", "uid")
+
+
+def test_shard_commands_and_folders(tmp_path):
+    runs = stub_runs(["cpu"])
+    shards = launch.build_shards(runs, 3, tmp_path, "python", ["--frameworks", "torch", "--resume"])
+    assert [s.results for s in shards] == [tmp_path / f"shard-{i}-of-3" for i in (1, 2, 3)]
+    assert shards[1].command == [sys.executable, "-m", "bench", "run", "--frameworks", "torch", "--resume",
+                                 "--shard", "2/3", "--results", str(tmp_path / "shard-2-of-3")]  # fmt: skip
+    nox = launch.build_shards(runs, 3, tmp_path, "nox", ["--seeds", "0"], only=[3])
+    assert len(nox) == 1 and nox[0].index == 3
+    assert nox[0].command[:1] == ["nox"]
+    assert nox[0].command[nox[0].command.index("-s") + 1 : nox[0].command.index("--") + 1] == ["bench", "--"]
+    assert nox[0].command[-4:] == ["--shard", "3/3", "--results", str(tmp_path / "shard-3-of-3")]
+    assert "--envdir" in nox[0].command  # one nox envdir per shard: no two jobs install into one venv
+    assert sorted(r.seed for s in shards for r in s.runs) == sorted(r.seed for r in runs)
+
+
+def test_usage_errors():
+    with pytest.raises(cfg.UsageError, match="only 12 runs; use --shards 12 or fewer"):
+        launch.build_shards(stub_runs(["cpu", "gpu"]), 13, Path("x"), "python", [])
+    with pytest.raises(cfg.UsageError, match="shards are numbered 1 to 3"):
+        launch.parse_only("4", 3)
+    assert launch.parse_only("1,3", 3) == [1, 3] and launch.parse_only(None, 2) == [1, 2]
+    with pytest.raises(cfg.UsageError, match="--shard is set by launch per shard"):
+        launch.launch(["--", "--shard", "1/2"], shards=2, plan=lambda a: stub_runs(["cpu"]),
+                      executor="local")  # fmt: skip
+    with pytest.raises(cfg.UsageError, match="--results is set by launch"):
+        launch.launch(["--results=x"], shards=2, plan=lambda a: stub_runs(["cpu"]), executor="local")
+
+
+def test_executor_choice_says_why(monkeypatch, tmp_path):
+    assert launch.detect_executor("local") == ("local", "as asked (--executor local)")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo
+    assert launch.detect_executor("auto") == ("local", "no sinfo on PATH")
+    with pytest.raises(cfg.UsageError, match="no sinfo on PATH; start Slurm"):
+        launch.detect_executor("slurm")
+    fake = tmp_path / "sinfo"
+    fake.write_text("#!/bin/sh\necho 'sinfo: error: Unable to contact slurm controller' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    kind, why = launch.detect_executor("auto")
+    assert kind == "local" and why == "sinfo failed: sinfo: error: Unable to contact slurm controller"
+    fake.write_text("#!/bin/sh\necho 'debug* idle 1'\n")
+    assert launch.detect_executor("auto") == ("slurm", "sinfo answers (debug* idle 1)")
+
+
+def test_parser_passes_everything_after_dashes_to_bench_run():
+    import argparse
+
+    top = argparse.ArgumentParser()
+    launch.configure_parser(top)
+    args = top.parse_args(
+        ["--shards", "3", "--via", "python", "--", "--frameworks", "numpy", "--shards", "9"]
+    )
+    assert args.shards == "3" and args.via == "python" and args.executor == "auto"
+    assert launch.strip_dashes(args.run_args) == ["--frameworks", "numpy", "--shards", "9"]
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def _sinfo_ok() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=20)
+    return proc.returncode == 0 and bool(proc.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A working Slurm: the one running, or .ci/slurm.sh's single node (as root), stopped afterwards."""
+    if _sinfo_ok():
+        yield "running"
+        return
+    if os.geteuid() != 0 or not shutil.which("slurmctld"):
+        pytest.skip("no Slurm here (sinfo fails) and not root with slurm-wlm installed to start one; "
+                    "the local-executor variant covers the same code")  # fmt: skip
+    state_dir = Path(os.environ.get("FRAMEBENCH_SLURM_DIR", "/run/framebench-slurm"))
+    before = set((state_dir / "started").read_text().split()) if (state_dir / "started").exists() else set()
+    proc = subprocess.run(
+        ["bash", str(ROOT / ".ci" / "slurm.sh")], capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"could not start Slurm with .ci/slurm.sh: {proc.stderr.strip()}")
+    yield "started by .ci/slurm.sh"
+    if not before:  # only stop what this fixture started
+        subprocess.run(["bash", str(ROOT / ".ci" / "slurm.sh"), "stop"], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def job_env(monkeypatch):
+    """What a shard's job must see: the test-only frameworks (jobs inherit the submitting environment)."""
+    monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", PLUGINS)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")])
+    )
+    monkeypatch.setenv("FRAMEBENCH_TEST_SLEEP", "0")
+    monkeypatch.delenv("FRAMEBENCH_TEST_MARKER", raising=False)
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("runs/*.json"))]
+
+
+def _identity(config) -> tuple:
+    d = config if isinstance(config, dict) else config.to_dict()
+    return tuple(sorted((k, v) for k, v in d.items() if k != "data_dir"))
+
+
+@pytest.mark.usefixtures("real_data_dir", "job_env")
+@pytest.mark.parametrize("executor", ["slurm", "local"])
+def test_two_shards_hold_the_whole_matrix_once(executor, request, tmp_path):
+    if executor == "slurm":
+        request.getfixturevalue("slurm")
+    out = io.StringIO()
+    outcomes = launch.launch(RUN_ARGS, shards=2, plan=launch.plan_from_cli, executor=executor,
+                             results_root=tmp_path, via="python", timeout_min=5, out=out)  # fmt: skip
+    text = out.getvalue()
+    assert [o.state for o in outcomes] == ["ok", "ok"], text
+    assert launch.exit_code(outcomes) == 0
+    assert text.startswith(f"launch: executor {executor} ("), text
+    matrix = launch.plan_from_cli(launch.strip_dashes(RUN_ARGS))
+    assert len(matrix) == 3
+    per_shard = [_records(tmp_path / f"shard-{i}-of-2") for i in (1, 2)]
+    assert all(per_shard), "every shard recorded runs"
+    found = [_identity(r["config"]) for records in per_shard for r in records]
+    assert sorted(found) == sorted(_identity(c) for c in matrix), "each run exactly once across shards"
+    assert all(r["status"] == "ok" for records in per_shard for r in records)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    assert all(r["environment"]["framebench_commit"] == commit for records in per_shard for r in records)
+    for o in outcomes:
+        assert f"shard {o.shard.name}: job {o.job_id}: ok (exit 0); results {o.shard.results}" in text
+    assert "python -m bench report --results " + " ".join(str(o.shard.results) for o in outcomes) in text
+    assert (tmp_path / "submitit").is_dir()
+    try:
+        from bench import report
+    except ImportError:
+        return
+    merged = report.render([o.shard.results for o in outcomes], tmp_path / "REPORT.md", tmp_path / "figures")
+    assert Path(merged).read_text().count("slow") >= 1
+
+
+@pytest.mark.usefixtures("real_data_dir", "job_env")
+def test_a_dead_job_is_one_line_and_the_other_shards_keep_their_results(tmp_path):
+    """Shard 2's job is killed (its worker gets SIGKILL), shard 3's command exits 3, shard 1 is real."""
+
+    def command_for(shard: launch.Shard) -> list[str]:
+        if shard.index == 2:
+            return [sys.executable, "-c", "import os, signal; os.kill(os.getppid(), signal.SIGKILL)"]
+        if shard.index == 3:
+            return [sys.executable, "-c", "raise SystemExit(3)"]
+        return shard.command
+
+    out = io.StringIO()
+    outcomes = launch.launch(RUN_ARGS, shards=3, plan=launch.plan_from_cli, executor="local", via="python",
+                             results_root=tmp_path, out=out, command_for=command_for)  # fmt: skip
+    text = out.getvalue()
+    assert [o.state for o in outcomes] == ["ok", "died", "exit 3"], text
+    assert launch.exit_code(outcomes) == 1
+    died = [line for line in text.splitlines() if line.startswith("error: shard 2/3")]
+    assert len(died) == 1, text
+    log = outcomes[1].log
+    assert f"log {log};" in died[0] and str(log).startswith(str(tmp_path / "submitit"))
+    assert "ended without a result" in died[0]
+    assert died[0].endswith("--only 2 --executor local --via python --results-root "
+                            f"{tmp_path} -- {' '.join(RUN_ARGS[1:])} --resume")  # fmt: skip
+    assert any(line.startswith("error: shard 3/3 (job") and "exited 3" in line for line in text.splitlines())
+    assert len(_records(tmp_path / "shard-1-of-3")) == 1  # the healthy shard's results are kept
+
+    # The fix the line names: rerun just shard 2 with --resume; then the matrix is complete.
+    args = SimpleNamespace(shards="3", only="2", executor="local", partition=None, timeout_min="5",
+                           via="python", results_root=str(tmp_path),
+                           run_args=[*RUN_ARGS, "--resume"])  # fmt: skip
+    assert launch.main(args, plan=launch.plan_from_cli) == 0
+    assert len(_records(tmp_path / "shard-2-of-3")) == 1
