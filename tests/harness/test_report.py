@@ -897,3 +897,13 @@ def test_export_csv_and_json(tmp_path):
     assert export.write_tables([tmp_path], tmp_path / "s.md", "md").read_text().startswith("| device ")
     with pytest.raises(ValueError, match="unknown format"):
         export.write_tables([tmp_path], None, "xlsx")
+
+
+def test_reproduce_names_the_accuracy_seeds(tmp_path):
+    write(tmp_path / "a", *(make_record("torch", seed=s) for s in range(4)))
+    assert "--seeds 0-3 --accuracy-seeds all " in section(render(tmp_path / "a"), "## Reproduce")
+    two_full = [make_record("torch", seed=s, purpose="full" if s < 2 else "timing") for s in range(6)]
+    write(tmp_path / "b", *two_full)
+    assert "--seeds 0-5 --accuracy-seeds 2 " in section(render(tmp_path / "b"), "## Reproduce")
+    write(tmp_path / "c", *six_runs("torch"))  # the default: 3 of 6 seeds train the full schedule
+    assert "--accuracy-seeds" not in section(render(tmp_path / "c"), "## Reproduce")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import impls
+from bench.config import DEFAULT_ACCURACY_SEEDS, DEFAULT_TIMING_EPOCHS
 from bench.records import Unreadable
 from bench.report import cells
 from bench.report.markdown import duration, plain, ranges, table
@@ -258,6 +259,15 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         seeds = ranges(int(r["config"].get("seed", 0)) for r in group)
         repeats = max(int(r["config"].get("repeat") or 0) for r in group) + 1
         common = f"--models {models} --devices {devices} --seeds {seeds}"
+        all_seeds = {r["config"].get("seed") for r in group}
+        full_seeds = {r["config"].get("seed") for r in group if cells.purpose(r) == "full"}
+        if full_seeds != all_seeds and len(full_seeds) != DEFAULT_ACCURACY_SEEDS:
+            common += f" --accuracy-seeds {len(full_seeds)}"
+        elif full_seeds == all_seeds and len(all_seeds) > DEFAULT_ACCURACY_SEEDS:
+            common += " --accuracy-seeds all"
+        timing_epochs = {r["config"].get("timing_epochs") for r in group if cells.purpose(r) == "timing"}
+        if timing_epochs - {None, DEFAULT_TIMING_EPOCHS}:
+            common += f" --timing-epochs {max(t for t in timing_epochs if t is not None)}"
         common += "".join(f" {option} {value}" for option, value in overrides)
         common += f" --repeats {repeats}" if repeats > 1 else ""
         modes_per_framework: dict[str, set[str]] = defaultdict(set)
