@@ -17,6 +17,11 @@ from typing import Any
 
 from bench.stats import Summary
 
+try:
+    from bench.records import machine_label
+except ImportError:  # pragma: no cover - a harness without it: cells.machine() derives the label
+    machine_label = None  # type: ignore[assignment]
+
 DEVICE_ORDER = ("cpu", "gpu")
 # Config fields that identify a row of the report, or one run of a cell, rather than its setup.
 NOT_SETUP = ("framework", "model", "device", "mode", "seed", "repeat", "data_dir", "purpose", "timing_epochs")
@@ -62,9 +67,7 @@ def _fallback_machine(record: dict[str, Any]) -> str:
 
 def machine(record: dict[str, Any]) -> str:
     """The machine part of a device's identity (``bench.records.machine_label`` when available)."""
-    try:
-        from bench.records import machine_label
-    except ImportError:  # an older harness: derive it here
+    if machine_label is None:  # an older harness: derive it here
         return _fallback_machine(record)
     try:
         return str(machine_label(record))

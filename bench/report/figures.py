@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.report.cells import setup_text
 from bench.report.markdown import slug
 from bench.report.numbers import Row, by_model_where, by_where, epoch_values
 from bench.specs import MODELS
@@ -66,9 +67,21 @@ def save(fig: Any, path: Path) -> None:
     fig.savefig(path, dpi=110, metadata={"Software": None})
 
 
-def _bar_label(row: Row, several_setups: bool) -> str:
+def varying(rows: list[Row]) -> set[str]:
+    """The setup fields whose values differ between these cells."""
+    keys = {k for r in rows for k, _ in r.group.setup}
+    return {k for k in keys if len({dict(r.group.setup).get(k) for r in rows}) > 1}
+
+
+def short_setup(row: Row, fields: set[str]) -> str:
+    """Only the setup fields that tell these cells apart (e.g. ``bs 64``, ``native input``)."""
+    return setup_text(tuple((k, v) for k, v in row.group.setup if k in fields)) if fields else ""
+
+
+def _bar_label(row: Row, fields: set[str]) -> str:
     label = f"{row.group.framework}\n{row.group.mode}"
-    return f"{label}\n{row.group.setup_text}" if several_setups else label
+    extra = short_setup(row, fields)
+    return f"{label}\n{extra}" if extra and extra != "—" else label
 
 
 def _ttt_note(row: Row) -> str | None:
@@ -93,11 +106,12 @@ def bar_figure(
     from matplotlib.ticker import StrMethodFormatter
 
     models = sorted({r.group.model for r in rows})
-    fig = Figure(figsize=(1.2 + 4.0 * len(models), 4.4))
+    widest = max(sum(1 for r in rows if r.group.model == m) for m in models)
+    fig = Figure(figsize=(1.2 + max(4.0, 0.95 * widest) * len(models), 4.6))
     for i, model in enumerate(models):
         ax = fig.add_subplot(1, len(models), i + 1)
         panel = [r for r in rows if r.group.model == model]
-        several = len({r.group.setup for r in panel}) > 1
+        fields = varying(panel)
         summaries = [value(r) for r in panel]
         heights = [s.median if s else 0.0 for s in summaries]
         errors = [
@@ -137,7 +151,7 @@ def bar_figure(
         ax.set_ylim(0, top * 1.3)
         margin = 0.1 + max(0.0, (2 - len(panel)) / 2)  # a lone bar stays centred and slim
         ax.set_xlim(-0.5 - margin, len(panel) - 0.5 + margin)
-        ax.set_xticks(positions, [_bar_label(r, several) for r in panel], fontsize="small")
+        ax.set_xticks(positions, [_bar_label(r, fields) for r in panel], fontsize="small")
         target = MODELS[model].target_accuracy if with_target and model in MODELS else None
         ax.set_title(f"{model} (target accuracy {target:.2f})" if target is not None else model)
         ax.set_ylabel(ylabel)
@@ -169,13 +183,14 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         fig = Figure(figsize=(7, 4.2))
         ax = fig.add_subplot()
         spec = MODELS.get(model)
-        several = len({r.group.setup for r in cell_rows}) > 1
+        fields = varying(cell_rows)
         # Like-for-like frameworks often give identical curves: shrinking markers and varied dashes
         # keep every line visible where they overlap exactly.
         for index, row in enumerate(cell_rows):
             values = epoch_values(row.group, "test_accuracy")
             epochs = list(values)
-            label = row.group.label + (f", {row.group.setup_text}" if several else "")
+            extra = short_setup(row, fields)
+            label = row.group.label + (f", {extra}" if extra and extra != "—" else "")
             label += " ⚠ outside band" if row.gate.flagged else ""
             color = colors[row.group.label]
             ax.plot(
