@@ -23,14 +23,13 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.report import cells
-from bench.report.collect import collect
-from bench.report.markdown import table
-from bench.report.numbers import Row
-from bench.stats import ALPHA, Summary, mann_whitney, ratio_interval
+if TYPE_CHECKING:  # the report (pandas, scipy) is imported only when a comparison runs
+    from bench.report.numbers import Row
+    from bench.stats import Summary
 
+ALPHA = 0.05  # bench.stats.ALPHA
 FAIL_ON = ("slower", "faster", "any")
 DEFAULT_THRESHOLD = 0.05
 
@@ -51,6 +50,8 @@ class Verdict:
 
 def judge(base: Summary | None, new: Summary | None, threshold: float, up: str, down: str) -> Verdict:
     """Ratio of medians, its Hodges–Lehmann interval, and the test + threshold verdict."""
+    from bench.stats import mann_whitney, ratio_interval
+
     if base is None or new is None or not base.values or not new.values:
         return Verdict(None, "—", "n/a", None)
     if not base.median:
@@ -123,6 +124,8 @@ def _p(verdict: Verdict) -> str:
 
 def render(matches: list[Match], only_base: list[Row], only_new: list[Row], threshold: float) -> str:
     """The comparison as markdown."""
+    from bench.report.markdown import table
+
     lines = []
     for m in matches:
         g = m.base.group
@@ -179,6 +182,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
 
 
 def _rows(folder: str, machine: str | None, commit: str | None) -> list[Row]:
+    from bench.report import cells
+    from bench.report.collect import collect
+
     path = Path(folder)
     if not path.is_dir():
         raise CompareError(f"{folder}: not a results folder")

@@ -137,3 +137,13 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         parse(base, new, "--fail-on", "sometimes")
     assert exc.value.code == 2
+
+
+def test_building_the_parser_imports_no_report_dependencies():
+    """cli.py builds every subparser, also in framework environments without pandas/scipy."""
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; import bench.compare as c; c.configure_parser(argparse.ArgumentParser()); "
+            "sys.exit(int('pandas' in sys.modules or 'scipy' in sys.modules))")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
