@@ -354,7 +354,10 @@ class TorchModel:
                 param.copy_(value)
         graph = torch.cuda.CUDAGraph()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.cuda.graph(graph):  # synchronises the device first, so the restore has landed
+        # Captured on the warm-up stream, whose cuBLAS/cuDNN handles and workspaces the warm-up has
+        # created (what make_graphed_callables does); entering synchronises the device first, so
+        # the restore above has landed.
+        with torch.cuda.graph(graph, stream=side):
             loss, predictions = self._train_step(images, labels)
         return CapturedStep(graph, images, labels, loss, predictions)
 

@@ -394,7 +394,7 @@ class fake_capture:
 
     captures: ClassVar[list] = []
 
-    def __init__(self, graph):
+    def __init__(self, graph, stream=None):
         self.graph = graph
 
     def __enter__(self):
