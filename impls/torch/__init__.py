@@ -17,6 +17,7 @@ epoch: no host sync inside the epoch. ``--input native`` feeds ``train_epoch`` f
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import struct
 import tempfile
@@ -159,7 +160,14 @@ def fashion_mnist(source: NativeSource) -> Any:
     tensors in memory once built, so the root is deleted right away; the result is checked to equal
     the verified arrays.
     """
-    from torchvision import datasets, transforms
+    try:
+        from torchvision import datasets, transforms
+    except Exception as exc:  # noqa: BLE001 - ImportError, or torchvision built for another torch
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise Unsupported(
+            f"the native input path needs torchvision built for torch {torch.__version__} "
+            f"(impls/torch/requirements.txt pins the pair): {first}"
+        ) from None
 
     if source.split not in IDX_NAMES:
         raise ValueError(f"unknown split {source.split!r}; expected 'train' or 'test'")
@@ -555,6 +563,11 @@ class TorchFramework:
             )
         if mode == "compile" and dev.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
             raise Unsupported("torch.compile on CPU generates C++ and needs a C++ compiler (g++) on PATH")
+        if mode == "compile" and dev.type == "cuda" and importlib.util.find_spec("triton") is None:
+            raise Unsupported(
+                "torch.compile on CUDA generates Triton kernels and needs the triton package "
+                "(a dependency of torch's CUDA wheels)"
+            )
         set_precision(precision)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)  # peak_device_memory_bytes is per run

@@ -286,6 +286,7 @@ def test_peak_gflops_measures_with_tf32_off_and_restores_it(framework, monkeypat
 
 @pytest.fixture(scope="module")
 def fashion():
+    pytest.importorskip("torchvision", reason="the native input path needs torchvision")
     from bench import data
 
     try:
@@ -341,13 +342,31 @@ def test_native_train_epoch_trains_on_the_loaders_batches(fashion):
         np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
 
 
+def test_native_input_without_torchvision_is_unsupported_with_the_reason(native_model, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # makes `import torchvision` fail
+    images = np.zeros((2, 28, 28), np.uint8)
+    with pytest.raises(Unsupported, match="native input path needs torchvision"):
+        native_model.native_input(NativeSource(images, np.zeros(2, np.int64), "", "train"))
+
+
+def test_compile_on_cuda_without_triton_is_unsupported(framework, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(impl.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(Unsupported, match="triton"):
+        framework.build(MLP, "gpu", "compile")
+
+
 def test_native_input_rejects_an_unknown_split(native_model):
+    pytest.importorskip("torchvision", reason="the native input path needs torchvision")
     images = np.zeros((2, 28, 28), np.uint8)
     with pytest.raises(ValueError, match="split"):
         native_model.native_input(NativeSource(images, np.zeros(2, np.int64), "", "validation"))
 
 
 def test_idx_bytes_are_what_torchvision_reads(tmp_path):
+    pytest.importorskip("torchvision", reason="the native input path needs torchvision")
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     images = np.arange(2 * 28 * 28, dtype=np.uint32).astype(np.uint8).reshape(2, 28, 28)
