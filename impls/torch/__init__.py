@@ -114,7 +114,8 @@ def sgd_optimizer(params: Any, device: torch.device, mode: str, lr: float) -> to
 
     eager on CUDA: ``fused=True`` (one kernel for all parameters); otherwise ``foreach=True``
     (graph mode keeps ``foreach``, the path torch's whole-network CUDA-graph example captures).
-    Both compute ``p + (-lr) * g`` per element in float32; on CPU they are bit-identical (tested).
+    Both compute ``p - lr * g`` per element in float32 (CUDA may contract it into one FMA in
+    either kernel); on CPU they are bit-identical (tested); on CUDA that can only be checked on a GPU.
     """
     if device.type == "cuda" and mode == "eager":
         return torch.optim.SGD(params, lr=lr, fused=True)
