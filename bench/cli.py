@@ -223,10 +223,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Render REPORT.md and the figures from every record found."""
+    """Render REPORT.md and the figures, or export the summary tables as csv/json."""
     from bench import report
 
-    out = report.render([Path(p) for p in args.results], Path(args.out), Path(args.figures))
+    results = [Path(p) for p in args.results]
+    summary_input = None if args.summary_input == "all" else args.summary_input
+    if args.format == "md":
+        out = report.render(results, Path(args.out), Path(args.figures), summary_input=summary_input)
+    else:
+        from bench.report import export
+
+        table_out = Path(args.table_out) if args.table_out else None
+        out = export.write_tables(results, table_out, args.format, summary_input=summary_input)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -281,6 +289,27 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", nargs="+", default=["results"], help="one or more results directories")
     rep.add_argument("--out", default="results/REPORT.md")
     rep.add_argument("--figures", default="results/figures")
+    rep.add_argument(
+        "--format",
+        choices=("md", "csv", "json"),
+        default="md",
+        help="md: REPORT.md + figures (default); csv/json: the summary tables, one row per cell",
+    )
+    rep.add_argument("--table-out", help="where --format csv/json writes (default: <results>/summary.<fmt>)")
+    rep.add_argument(
+        "--summary-input",
+        choices=("device", "native", "all"),
+        default="device",
+        help="which input path the summary tables show (default: device)",
+    )
+    from bench import compare, launch
+
+    compare.configure_parser(
+        sub.add_parser("compare", help="compare two results folders cell by cell", allow_abbrev=False)
+    )
+    launch.configure_parser(
+        sub.add_parser("launch", help="run the matrix as shards on Slurm via submitit", allow_abbrev=False)
+    )
     dat = sub.add_parser("data", help="locate and verify Fashion-MNIST (or download it)", allow_abbrev=False)
     dat.add_argument("--download", action="store_true", help="download from the canonical mirrors")
     dat.add_argument("--data-dir")
@@ -296,7 +325,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "data": cmd_data, "baseline": cmd_baseline}
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two result sets cell by cell (see bench.compare)."""
+    from bench import compare
+
+    return compare.main(args)
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """Submit the matrix's shards through submitit (see bench.launch)."""
+    from bench import launch
+
+    return launch.main(args)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "report": cmd_report,
+    "data": cmd_data,
+    "baseline": cmd_baseline,
+    "compare": cmd_compare,
+    "launch": cmd_launch,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.stats import binom, mannwhitneyu
 
 CONFIDENCE = 0.95  # the least coverage an interval must have to be called one
 ALPHA = 0.05  # two-sided level of the Mann–Whitney test
@@ -69,6 +68,8 @@ def order_statistic_k(n: int, confidence: float = CONFIDENCE) -> tuple[int, floa
     """The largest k with coverage of (x(k), x(n+1-k)) >= confidence, and that coverage; None if none."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    from scipy.stats import binom  # lazily: the runner imports this module where scipy is absent
+
     best = None
     for k in range(1, n // 2 + 1):
         coverage = 1.0 - 2.0 * float(binom.cdf(k - 1, n, 0.5))
@@ -169,6 +170,8 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -
     y = [v for v in y if math.isfinite(v)]
     if min_p_value(len(x), len(y)) >= alpha:
         return Test(None, len(x), len(y))
+    from scipy.stats import mannwhitneyu
+
     result = mannwhitneyu(x, y, alternative="two-sided", method="exact")
     return Test(float(result.pvalue), len(x), len(y))
 
