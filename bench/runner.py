@@ -144,7 +144,10 @@ def run_one(
             split="train",
             workers=config.loader_workers,
         )
-        train = model.native_input(source)
+        try:
+            train = model.native_input(source)
+        except Unsupported as exc:  # e.g. the loader's package is missing in this environment
+            return finish("skipped", str(exc))
     else:
         train = model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
     test = model.put(data_mod.Dataset.as_float(dataset.test_images), dataset.test_labels)
