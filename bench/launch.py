@@ -108,12 +108,16 @@ def strip_dashes(run_args: Sequence[str]) -> list[str]:
     return args[1:] if args[:1] == ["--"] else args
 
 
-def plan_from_cli(run_args: list[str]) -> list[Any]:
-    """The whole matrix ``bench run <run_args>`` would run (the default ``plan``)."""
+def plan_from_cli(run_args: list[str], describe: Any = None) -> list[Any]:
+    """The whole matrix ``bench run <run_args>`` would run (the default ``plan``).
+
+    ``describe(framework, python)`` as in ``cli.build_matrix``; by default each framework's modes come
+    from its interpreter (``--python FW=PATH`` in the run args, else this one).
+    """
     from bench import cli
 
     args = cli.parser().parse_args(["run", *run_args])
-    return list(cli.build_matrix(args).runs())
+    return list(cli.build_matrix(args, describe).runs())
 
 
 def shard_dir(results_root: Path, index: int, count: int) -> Path:
