@@ -21,6 +21,7 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -92,7 +93,7 @@ class Outcome:
 
     shard: Shard
     job_id: str
-    state: str  # ok | failed runs | exit N | died
+    state: str  # ok | failed runs | exit N | killed by SIGNAME | died
     exit_code: int | None
     log: Path | None
     error: str | None = None
@@ -338,7 +339,13 @@ def launch(
         if kind == "local":  # wait before the next: shards must not share this machine's cores
             outcomes.append(_wait(shard, job, out))
     if kind != "local":
-        outcomes = [_wait(shard, job, out) for shard, job in submitted]
+        try:
+            outcomes = [_wait(shard, job, out) for shard, job in submitted]
+        except KeyboardInterrupt:
+            ids = " ".join(str(job.job_id) for _, job in submitted)
+            print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
+                  f"records land in {results_root}/shard-*", file=out)  # fmt: skip
+            raise
     _summarize(outcomes, run_args, shards, results_root, via, kind, out)
     return outcomes
 
@@ -354,6 +361,13 @@ def _wait(shard: Shard, job: Any, out: TextIO) -> Outcome:
         code = int(job.result())
     except Exception as exc:  # noqa: BLE001 - UncompletedJobError, FailedJobError, ...: the job died
         return Outcome(shard, str(job.job_id), "died", None, log, _died_reason(exc, _job_state(job)))
+    if code < 0:  # its command got a signal: scancel, the time limit, a node going down
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = f"its command was killed by {name} (scancel, time limit or node shutdown)"
+        return Outcome(shard, str(job.job_id), f"killed by {name}", code, log, why)
     state = "ok" if code == 0 else ("failed runs" if code == 1 else f"exit {code}")
     return Outcome(shard, str(job.job_id), state, code, log)
 
@@ -398,25 +412,22 @@ def _summarize(
     outcomes: list[Outcome], run_args: list[str], count: int, root: Path, via: str, kind: str, out: TextIO
 ) -> None:
     for o in outcomes:
-        code = "-" if o.exit_code is None else str(o.exit_code)
+        code = "none" if o.exit_code is None else str(o.exit_code)
+        print(f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit code {code}); "
+              f"results {o.shard.results}", file=out)  # fmt: skip
+    for o in outcomes:
+        if o.state == "died" or o.state.startswith("killed"):
+            what = f"died: {o.error}"
+        elif o.exit_code not in (0, 1):
+            what = f"exited {o.exit_code}"
+        else:
+            continue  # ok, or some runs failed: those are recorded and in the report
         print(
-            f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit {code}); results {o.shard.results}",
+            f"error: shard {o.shard.name} (job {o.job_id}) {what}; log {o.log}; its finished runs are kept "
+            f"in {o.shard.results}, the other shards' results are unaffected; rerun it: "
+            f"{rerun_command(o.shard, run_args, root, via, kind)}",
             file=out,
         )
-    for o in outcomes:
-        if o.state == "died":
-            print(
-                f"error: shard {o.shard.name} (job {o.job_id}) died: {o.error}; log {o.log}; its finished "
-                f"runs are kept in {o.shard.results}, the other shards' results are unaffected; rerun it: "
-                f"{rerun_command(o.shard, run_args, root, via, kind)}",
-                file=out,
-            )
-        elif o.exit_code not in (0, 1):
-            print(
-                f"error: shard {o.shard.name} (job {o.job_id}) exited {o.exit_code}; log {o.log}; rerun it: "
-                f"{rerun_command(o.shard, run_args, root, via, kind)}",
-                file=out,
-            )
     print(f"launch: merged report: {shlex.join(report_command(root, count))}", file=out)
 
 

@@ -233,7 +233,7 @@ def test_two_shards_hold_the_whole_matrix_once(executor, request, tmp_path):
     commits = {r["environment"]["framebench_commit"] for records in per_shard for r in records}
     assert all(isinstance(c, str) and len(c) == 40 for c in commits), commits
     for o in outcomes:
-        assert f"shard {o.shard.name}: job {o.job_id}: ok (exit 0); results {o.shard.results}" in text
+        assert f"shard {o.shard.name}: job {o.job_id}: ok (exit code 0); results {o.shard.results}" in text
     assert "python -m bench report --results " + " ".join(str(o.shard.results) for o in outcomes) in text
     assert (tmp_path / "submitit").is_dir()
     try:
@@ -277,3 +277,30 @@ def test_a_dead_job_is_one_line_and_the_other_shards_keep_their_results(tmp_path
                            run_args=[*RUN_ARGS, "--resume"])  # fmt: skip
     assert launch.main(args, plan=launch.plan_from_cli) == 0
     assert len(_records(tmp_path / "shard-2-of-3")) == 1
+
+
+def test_wait_names_what_became_of_a_job(tmp_path):
+    shard = launch.build_shards(stub_runs(["cpu"]), 1, tmp_path, "python", [])[0]
+
+    class FakeJob:
+        job_id, state, paths = "7", "CANCELLED", SimpleNamespace(stderr=tmp_path / "7_0_log.err")
+
+        def __init__(self, result):
+            self._result = result
+
+        def result(self):
+            if isinstance(self._result, Exception):
+                raise self._result
+            return self._result
+
+    out = io.StringIO()
+    assert launch._wait(shard, FakeJob(0), out).state == "ok"
+    assert launch._wait(shard, FakeJob(1), out).state == "failed runs"
+    killed = launch._wait(shard, FakeJob(-15), out)
+    assert killed.state == "killed by SIGTERM" and "scancel, time limit" in killed.error
+    died = launch._wait(shard, FakeJob(RuntimeError("boom")), out)
+    assert died.state == "died" and died.exit_code is None and "state CANCELLED" in died.error
+    assert died.log == tmp_path / "7_0_log.err"
+    launch._summarize([killed], ["--seeds", "0"], 1, tmp_path, "nox", "slurm", out)
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "killed by SIGTERM" in errors[0] and errors[0].endswith("--seeds 0 --resume")
