@@ -18,6 +18,7 @@ job that died names its log and the command that reruns just that shard with --r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -109,16 +110,46 @@ def strip_dashes(run_args: Sequence[str]) -> list[str]:
     return args[1:] if args[:1] == ["--"] else args
 
 
-def plan_from_cli(run_args: list[str], describe: Any = None) -> list[Any]:
+def plan_from_cli(run_args: list[str], describe: Any = None, out: TextIO = sys.stderr) -> list[Any]:
     """The whole matrix ``bench run <run_args>`` would run (the default ``plan``).
 
-    ``describe(framework, python)`` as in ``cli.build_matrix``; by default each framework's modes come
-    from its interpreter (``--python FW=PATH`` in the run args, else this one).
+    ``describe(framework, python)`` as in ``cli.build_matrix``. By default a framework's modes come from
+    its interpreter: ``--python FW=PATH`` in the run args, else the environment ``nox -s env`` built for
+    it, else this interpreter. With ``--via nox`` the frameworks need not be installed here: when none of
+    these has the framework and --modes is ``default`` (one mode each), a placeholder mode gives the same
+    runs, costs and split as the shard's own ``bench run`` will compute.
     """
-    from bench import cli
+    from bench import cli, runner
 
     args = cli.parser().parse_args(["run", *run_args])
-    return list(cli.build_matrix(args, describe).runs())
+    placeholders: list[str] = []
+
+    def describe_or_placeholder(framework: str, python: str) -> dict[str, Any]:
+        candidates = [python]
+        marker = ROOT / ".nox" / "framebench-envs" / f"{framework}.json"
+        if python == sys.executable and marker.exists():
+            built = json.loads(marker.read_text()).get("python")
+            candidates = [built, python] if built and Path(built).exists() else candidates
+        problem = None
+        for candidate in candidates:
+            try:
+                return runner.describe_framework(framework, candidate)
+            except cfg.UsageError as exc:
+                problem = problem or exc
+        if args.modes.strip() != "default":
+            raise cfg.UsageError(
+                f"launch needs {framework}'s modes for --modes {args.modes}, but {problem}; build its "
+                f"environment first (nox -s \"env(framework='{framework}')\") or pass "
+                f"--python {framework}=PATH"
+            )
+        placeholders.append(framework)
+        return {"modes": ["default"]}
+
+    runs = list(cli.build_matrix(args, describe or describe_or_placeholder).runs())
+    if placeholders:
+        print(f"launch: {', '.join(placeholders)} not installed here: planned with one mode each, as "
+              "--modes default runs them (the jobs resolve the real mode)", file=out)  # fmt: skip
+    return runs
 
 
 def shard_dir(results_root: Path, index: int, count: int) -> Path:

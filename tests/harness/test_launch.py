@@ -304,3 +304,27 @@ def test_wait_names_what_became_of_a_job(tmp_path):
     launch._summarize([killed], ["--seeds", "0"], 1, tmp_path, "nox", "slurm", out)
     errors = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "killed by SIGTERM" in errors[0] and errors[0].endswith("--seeds 0 --resume")
+
+
+def test_plan_without_the_framework_installed_here(monkeypatch, tmp_path):
+    """--via nox: the launcher's interpreter need not have the frameworks when --modes is default."""
+    from bench import runner
+
+    def missing(framework, python=sys.executable):
+        raise cfg.UsageError(f"{framework} does not load in {python}")
+
+    monkeypatch.setattr(runner, "describe_framework", missing)
+    monkeypatch.setattr(launch, "ROOT", tmp_path)  # no nox-built environments either
+    out = io.StringIO()
+    runs = launch.plan_from_cli(
+        ["--frameworks", "torch,tensorflow", "--models", "mlp", "--seeds", "0,1"], out=out
+    )
+    assert [r.label for r in runs[:2]] == ["torch/mlp/cpu/default/seed0", "tensorflow/mlp/cpu/default/seed0"]
+    assert (
+        len(runs) == 8
+        and "torch, tensorflow not installed here: planned with one mode each" in out.getvalue()
+    )
+    with pytest.raises(
+        cfg.UsageError, match=r"launch needs torch's modes for --modes all, but torch does not"
+    ):
+        launch.plan_from_cli(["--frameworks", "torch", "--modes", "all"], out=out)
