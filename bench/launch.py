@@ -94,7 +94,7 @@ class Outcome:
 
     shard: Shard
     job_id: str
-    state: str  # ok | failed runs | exit N | killed by SIGNAME | died
+    state: str  # ok | failed runs | exit N | killed by SIGNAME | died | not submitted
     exit_code: int | None
     log: Path | None
     error: str | None = None
@@ -355,7 +355,16 @@ def launch(
     for shard in todo:
         executor_.update_parameters(**job_parameters(shard, kind, partition, timeout_min))
         command = command_for(shard) if command_for else shard.command
-        job = executor_.submit(run_shard, command, str(ROOT), env)
+        try:
+            job = executor_.submit(run_shard, command, str(ROOT), env)
+        except Exception as exc:  # noqa: BLE001 - e.g. sbatch refusing the request: the others still go
+            lines = [
+                line.strip() for line in str(exc).replace("sbatch: error", "\nsbatch: error").splitlines()
+            ]
+            error = next((line for line in lines if line), type(exc).__name__)
+            outcomes.append(Outcome(shard, "-", "not submitted", None, None, error))
+            print(f"launch: shard {shard.name}: not submitted: {error}", file=out)
+            continue
         job._results_timeout_s = RESULTS_GRACE_S[kind]
         if watcher is not None:
             job.watcher = watcher
@@ -371,7 +380,7 @@ def launch(
             outcomes.append(_wait(shard, job, out))
     if kind != "local":
         try:
-            outcomes = [_wait(shard, job, out) for shard, job in submitted]
+            outcomes += [_wait(shard, job, out) for shard, job in submitted]
         except KeyboardInterrupt:
             ids = " ".join(str(job.job_id) for _, job in submitted)
             print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
@@ -442,11 +451,18 @@ def report_command(results_root: Path, count: int) -> list[str]:
 def _summarize(
     outcomes: list[Outcome], run_args: list[str], count: int, root: Path, via: str, kind: str, out: TextIO
 ) -> None:
+    outcomes.sort(key=lambda o: o.shard.index)
     for o in outcomes:
         code = "none" if o.exit_code is None else str(o.exit_code)
         print(f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit code {code}); "
               f"results {o.shard.results}", file=out)  # fmt: skip
     for o in outcomes:
+        rerun = rerun_command(o.shard, run_args, root, via, kind)
+        if o.state == "not submitted":
+            asks = "1 GPU and an exclusive node" if o.shard.gpu else "an exclusive node"
+            print(f"error: shard {o.shard.name} was not submitted ({o.error}); check --partition and that "
+                  f"the cluster offers what it asks for ({asks}), then: {rerun}", file=out)  # fmt: skip
+            continue
         if o.state == "died" or o.state.startswith("killed"):
             what = f"died: {o.error}"
         elif o.exit_code not in (0, 1):
@@ -455,8 +471,7 @@ def _summarize(
             continue  # ok, or some runs failed: those are recorded and in the report
         print(
             f"error: shard {o.shard.name} (job {o.job_id}) {what}; log {o.log}; its finished runs are kept "
-            f"in {o.shard.results}, the other shards' results are unaffected; rerun it: "
-            f"{rerun_command(o.shard, run_args, root, via, kind)}",
+            f"in {o.shard.results}, the other shards' results are unaffected; rerun it: {rerun}",
             file=out,
         )
     print(f"launch: merged report: {shlex.join(report_command(root, count))}", file=out)

@@ -328,3 +328,35 @@ def test_plan_without_the_framework_installed_here(monkeypatch, tmp_path):
         cfg.UsageError, match=r"launch needs torch's modes for --modes all, but torch does not"
     ):
         launch.plan_from_cli(["--frameworks", "torch", "--modes", "all"], out=out)
+
+
+def test_a_refused_submission_is_one_line_and_the_other_shards_still_run(monkeypatch, tmp_path):
+    """sbatch refusing a shard (here: its GPU) leaves the other shards running; the line names the fix."""
+    submitit = pytest.importorskip("submitit")
+
+    class Picky(submitit.AutoExecutor):
+        def update_parameters(self, **kwargs):
+            self.gpu = kwargs.get("gpus_per_node", 0)
+            super().update_parameters(**kwargs)
+
+        def submit(self, fn, *args):
+            if self.gpu:
+                refused = "Batch job submission failed: Requested node configuration is not available"
+                raise submitit.core.utils.FailedJobError(f"sbatch: error: {refused}")
+            return super().submit(fn, *args)
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Picky)
+    long_cpu = SimpleNamespace(**{**vars(stub_runs(["cpu"])[0]), "epochs": 100})
+    runs = [long_cpu, *stub_runs(["gpu"])[:2]]
+    out = io.StringIO()
+    outcomes = launch.launch(["--seeds", "0"], shards=2, plan=lambda a: runs, executor="local", via="python",
+                             results_root=tmp_path, out=out, command_for=lambda s: ["true"])  # fmt: skip
+    assert [(o.shard.index, o.state) for o in outcomes] == [(1, "ok"), (2, "not submitted")], out.getvalue()
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: shard 2/2 was not submitted (sbatch: error: Batch job submission failed: Requested node "
+        "configuration is not available); check --partition and that the cluster offers what it asks for "
+        f"(1 GPU and an exclusive node), then: python -m bench launch --shards 2 --only 2 --executor local "
+        f"--via python --results-root {tmp_path} -- --seeds 0 --resume"
+    ]
+    assert launch.exit_code(outcomes) == 1
