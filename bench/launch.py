@@ -6,13 +6,15 @@ Jobs go through submitit: to Slurm when ``sinfo`` answers (one exclusive node pe
 a shard with GPU runs), otherwise to submitit's local executor (shards one after another on this
 machine: concurrent shards would share its cores and distort each other's timings). Shard i of n runs
 
-    nox -s bench -- <run args> --shard i/n --results ROOT/shard-i-of-n          (--via nox, default)
-    python -m bench run <run args> --shard i/n --results ROOT/shard-i-of-n      (--via python)
+    nox --envdir .nox/launch-shard-i-of-n -s bench -- <run args> --shard i/n --results ROOT/shard-i-of-n
+    python -m bench run <run args> --shard i/n --results ROOT/shard-i-of-n          (--via python)
 
-in the repository, with FRAMEBENCH_COMMIT/FRAMEBENCH_DIRTY from the submitting checkout. Every shard
-computes the same whole matrix and keeps its part (bench.shard), so nothing is shared between jobs but
-the repository. The launcher waits for every job and reports each shard: state, exit code, folder; a
-job that died names its log and the command that reruns just that shard with --resume.
+(--via nox, the default, builds the framework environments; one envdir per shard, since two jobs
+installing into one virtualenv corrupt it) in the repository, with FRAMEBENCH_COMMIT/FRAMEBENCH_DIRTY
+from the submitting checkout. Every shard computes the same whole matrix and keeps its part
+(bench.shard), so nothing is shared between jobs but the repository. The launcher waits for every job
+and reports each shard: state, exit code, folder; a job that died names its log and the command that
+reruns just that shard with --resume.
 """
 
 from __future__ import annotations
@@ -334,7 +336,10 @@ def launch(
     ``plan(run_args)`` gives the whole matrix (as ``bench run`` computes it), to know each shard's runs
     (and whether it needs a GPU). ``command_for`` replaces a shard's command (tests).
     """
-    import submitit
+    try:
+        import submitit
+    except ImportError:
+        raise cfg.UsageError("bench launch needs submitit: pip install -e '.[launch]'") from None
 
     kind, why = detect_executor(executor)
     results_root = Path(results_root).absolute()
