@@ -52,7 +52,17 @@ def install_framework(session: nox.Session, framework: str, *extras: str) -> Non
     session.install("-r", str(framework_requirements(framework)), "-e", target)
 
 
-ENVS = ROOT / ".nox" / "framebench-envs"  # env(framework=...) writes <framework>.json here
+def _envs(session: nox.Session) -> Path:
+    """Where env(framework=...) notes each framework's Python: beside the session's virtualenvs, so
+    that concurrent launches with their own --envdir (bench launch --via nox) never share it."""
+    return Path(session.virtualenv.location).parent / "framebench-envs"
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload))
+    tmp.replace(path)
 
 
 def _record_environment_failure(session: nox.Session, framework: str, reason: str) -> None:
@@ -85,8 +95,7 @@ def _record_environment_failure(session: nox.Session, framework: str, reason: st
 @nox.parametrize("framework", FRAMEWORKS)
 def env(session: nox.Session, framework: str) -> None:
     """Build one framework's virtualenv (its pins + the harness) and note its Python for `bench`."""
-    ENVS.mkdir(parents=True, exist_ok=True)
-    marker = ENVS / f"{framework}.json"
+    marker = _envs(session) / f"{framework}.json"
     marker.unlink(missing_ok=True)
     try:
         install_framework(session, framework)
@@ -96,11 +105,11 @@ def env(session: nox.Session, framework: str) -> None:
             f"{impls.requirements_file(framework).relative_to(ROOT)} failed: "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); see the nox log"
         )
-        marker.write_text(json.dumps({"error": reason}))
+        _write_json(marker, {"error": reason})
         session.warn(f"{framework}: {reason}")
         return
     python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True).strip()
-    marker.write_text(json.dumps({"python": python}))
+    _write_json(marker, {"python": python})
 
 
 @nox.session(python=PYTHON, requires=[f"env(framework='{name}')" for name in FRAMEWORKS])
@@ -117,7 +126,7 @@ def bench(session: nox.Session) -> None:
         ]
     pythons = {}
     for framework in wanted:
-        state = json.loads((ENVS / f"{framework}.json").read_text())
+        state = json.loads((_envs(session) / f"{framework}.json").read_text())
         if "error" in state:
             _record_environment_failure(session, framework, state["error"])
         else:

@@ -45,13 +45,13 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--accuracy-seeds",
         default=str(cfg.DEFAULT_ACCURACY_SEEDS),
-        help="how many of the seeds train the full schedule (the rest are timing-only "
-        "repeats); 'all' for every seed (default 3)",
+        help="how many of the seeds (the first ones) train the full schedule; the rest are "
+        "timing-only repeats; 'all' for every seed (default 1)",
     )
     run.add_argument(
         "--timing-epochs",
         default=str(cfg.DEFAULT_TIMING_EPOCHS),
-        help="epochs of a timing-only repeat: 1 warm-up + the rest measured (default 3)",
+        help="measured epochs of a timing-only repeat, after a short warm-up pass (default 1)",
     )
     run.add_argument("--repeats", default="1", help="runs per seed (timing spread; default 1)")
     run.add_argument("--epochs", help="default: each model's (10)")
@@ -146,12 +146,11 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         None if args.accuracy_seeds == "all" else cfg.positive_int(args.accuracy_seeds, "accuracy-seeds")
     )
     timing_epochs = cfg.positive_int(args.timing_epochs, "timing-epochs")
-    if timing_epochs < 2:
-        raise cfg.UsageError("--timing-epochs must be at least 2 (1 warm-up epoch + 1 measured)")
-    modes = {}
+    modes, unavailable = {}, {}
     for framework in frameworks:
-        known = tuple(describe(framework, pythons.get(framework, sys.executable))["modes"])
-        modes[framework] = tuple(resolve_modes(requested, framework, known))
+        described = describe(framework, pythons.get(framework, sys.executable))
+        modes[framework] = tuple(resolve_modes(requested, framework, tuple(described["modes"])))
+        unavailable[framework] = dict(described.get("unavailable") or {})
     unknown = [
         m for m in requested if m not in ("all", "default") and not any(m in v for v in modes.values())
     ]
@@ -177,6 +176,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         timing_epochs=timing_epochs,
         order=cfg.parse_choices(args.order, "order", cfg.ORDERS)[0],
         data_dir=args.data_dir,
+        unavailable=unavailable,
     )
 
 

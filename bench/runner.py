@@ -157,8 +157,13 @@ def run_one(
     n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
     curve = []
     epochs = config.train_epochs
-    for epoch in range(1, epochs + 1):
+    # A timing run (throughput only) starts with a short warm-up pass that sees every batch shape
+    # (its point is epoch 0, kept out of steady state) and is evaluated once, after its last epoch.
+    first = 0 if config.purpose == "timing" else 1
+    for epoch in range(first, epochs + 1):
         order = order_rng.permutation(n_train)
+        if epoch == 0:
+            order = order[: config.warmup_examples(n_train)]
         model.sync()
         start = time.perf_counter()
         stats = model.train_epoch(train, order, config.batch_size, config.lr)
@@ -166,7 +171,6 @@ def run_one(
         train_seconds = time.perf_counter() - start
         if not np.isfinite(stats.loss):
             return finish("failed", f"training diverged: loss is {stats.loss} at epoch {epoch}")
-        # A timing run (throughput only) is evaluated once, after its last epoch.
         evaluation, eval_seconds = None, None
         if config.purpose == "full" or epoch == epochs:
             start = time.perf_counter()
@@ -175,18 +179,22 @@ def run_one(
             eval_seconds = time.perf_counter() - start
         point = {
             "epoch": epoch,
+            "train_examples": len(order),
             "train_loss": stats.loss,
             "train_accuracy": stats.accuracy,
             "test_loss": evaluation.loss if evaluation else None,
             "test_accuracy": evaluation.accuracy if evaluation else None,
             "train_seconds": train_seconds,
             "eval_seconds": eval_seconds,
-            "examples_per_sec": n_train / train_seconds,
+            "examples_per_sec": len(order) / train_seconds,
         }
         curve.append(point)
         _emit({"event": "epoch", "epochs": epochs, **point})
 
     metrics = summarize(curve, n_train, n_test)
+    if config.purpose == "timing":  # its first point is a short warm-up pass, not an epoch
+        metrics["first_epoch_seconds"] = None
+        metrics["warmup_seconds"] = curve[0]["train_seconds"]
     metrics["time_to_target"] = (
         time_to_target(curve, spec.target_accuracy) if config.purpose == "full" else None
     )
@@ -207,12 +215,24 @@ def run_one(
 
 
 def describe(framework: str) -> dict[str, Any]:
-    """What the parent needs to know of a framework it cannot import itself: its modes."""
+    """What the parent needs to know of a framework it cannot import itself: its modes, and the
+    device kinds this environment cannot use, each with the framework's own reason."""
     import impls
+    from bench.config import DEVICE_KINDS
+    from bench.contract import Unsupported
 
     cls = impls.load_class(framework)
-    cls(threads=1)  # importing and constructing it proves the install works (some defer the import)
-    return {"modes": list(cls.MODES), "python": sys.executable}
+    instance = cls(threads=1)  # importing and constructing it proves the install works
+    available, unavailable = instance.devices(), {}
+    for kind in DEVICE_KINDS:
+        if kind in available:
+            continue
+        try:
+            instance.device_name(kind)
+            unavailable[kind] = f"{framework} sees no {kind} in this environment"
+        except Unsupported as exc:
+            unavailable[kind] = str(exc)
+    return {"modes": list(cls.MODES), "unavailable": unavailable, "python": sys.executable}
 
 
 def describe_main(framework: str) -> int:
@@ -413,8 +433,18 @@ def run_matrix(
                 continue
             if progress is not None:
                 progress.run_started(config)
-            schedule = {"order": matrix.order if len(matrix.frameworks) > 1 else "single framework",
-                        "index": index, "total": len(configs)}  # fmt: skip
+            order = matrix.order if len(matrix.frameworks) > 1 else "single framework"
+            schedule = {"order": order, "index": index, "total": len(configs)}
+            reason = matrix.unavailable.get(config.framework, {}).get(config.device)
+            if reason:  # known from the framework's own environment: no process needed to skip it
+                key = config.key(dataset.sha256, machines[config.device])
+                record = records.outcome_record(config.to_dict(), "skipped", reason, config_key=key)
+                record["schedule"] = schedule
+                records.write_record(results, record)
+                outcomes.append(Outcome(config, "skipped", reason))
+                if progress is not None:
+                    progress.run_finished(config, outcomes[-1])
+                continue
             outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
                                  pythons.get(config.framework, sys.executable), schedule)  # fmt: skip
             outcomes.append(outcome)

@@ -60,7 +60,10 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
             ["--framework", "numpy", "--loader-workers", "-1"],
             "--loader-workers must be a non-negative integer",
         ),
-        (["--framework", "numpy", "--timing-epochs", "1"], "--timing-epochs must be at least 2"),
+        (
+            ["--framework", "numpy", "--timing-epochs", "0"],
+            "--timing-epochs must be a positive integer, got '0'",
+        ),
         (["--framework", "numpy", "--accuracy-seeds", "0"], "--accuracy-seeds must be a positive integer"),
         (["--framework", "numpy", "--python", "numpy"], "--python needs FW=PATH, got 'numpy'"),
         (["--framework", "numpy", "--python", "torch=/x"], "--python names 'torch', which is not among"),
@@ -127,7 +130,7 @@ def test_matrix_expansion_and_defaults():
     args = cli.parser().parse_args(["run", "--frameworks", "torch,tensorflow", "--repeats", "2"])
     matrix = cli.build_matrix(args, _describe({"torch": ("eager", "compile"), "tensorflow": ("function",)}))
     assert matrix.modes == {"torch": ("eager",), "tensorflow": ("function",)}  # 'default' = first mode
-    assert matrix.seeds == (0, 1, 2, 3, 4, 5) and matrix.accuracy_seeds == 3 and matrix.timing_epochs == 3
+    assert matrix.seeds == (0, 1, 2, 3, 4, 5) and matrix.accuracy_seeds == 1 and matrix.timing_epochs == 1
     runs = matrix.runs()
     assert len(runs) == 2 * 2 * 2 * 6 * 2  # frameworks x models x devices x seeds x repeats
     first = runs[0]
@@ -147,9 +150,10 @@ def test_matrix_expansion_and_defaults():
     assert (first.input, first.precision, first.loader_workers) == ("device", "fp32", 0)
     mlp = [r for r in runs if r.model == "mlp"]
     assert {r.lr for r in mlp} == {0.1}
-    # seeds 0-2 train the full schedule; seeds 3-5 are throughput-only repeats of 3 epochs
-    assert {r.seed for r in runs if r.purpose == "full"} == {0, 1, 2}
-    assert {(r.seed, r.train_epochs) for r in runs if r.purpose == "timing"} == {(3, 3), (4, 3), (5, 3)}
+    # seed 0 trains the full schedule; seeds 1-5 are throughput-only repeats: warm-up + 1 measured epoch
+    assert {r.seed for r in runs if r.purpose == "full"} == {0}
+    assert {(r.seed, r.train_epochs) for r in runs if r.purpose == "timing"} == {(s, 1) for s in range(1, 6)}
+    assert first.warmup_examples(60_000) == 20 * 256 + 96  # 20 full batches + the epoch's short one
     assert len({r.key("d") for r in runs}) == len(runs)
     assert runs[0].key("d") != runs[0].key("other-data")
     assert runs[0].key("d", "cpu A · 2 cores") != runs[0].key("d", "cpu B · 2 cores")  # machines stay apart
