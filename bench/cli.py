@@ -46,7 +46,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
         "--accuracy-seeds",
         default=str(cfg.DEFAULT_ACCURACY_SEEDS),
         help="how many of the seeds (the first ones) train the full schedule; the rest are "
-        "timing-only repeats; 'all' for every seed (default 1)",
+        "timing-only repeats; 'all' for every seed, 0 for none (default 1)",
     )
     run.add_argument(
         "--timing-epochs",
@@ -143,7 +143,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
     requested = cfg.parse_list(args.modes, "modes")
     seeds = tuple(cfg.parse_ints(args.seeds, "seeds"))
     accuracy_seeds = (
-        None if args.accuracy_seeds == "all" else cfg.positive_int(args.accuracy_seeds, "accuracy-seeds")
+        None if args.accuracy_seeds == "all" else _non_negative_int(args.accuracy_seeds, "accuracy-seeds")
     )
     timing_epochs = cfg.positive_int(args.timing_epochs, "timing-epochs")
     modes, unavailable = {}, {}

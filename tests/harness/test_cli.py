@@ -64,7 +64,10 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
             ["--framework", "numpy", "--timing-epochs", "0"],
             "--timing-epochs must be a positive integer, got '0'",
         ),
-        (["--framework", "numpy", "--accuracy-seeds", "0"], "--accuracy-seeds must be a positive integer"),
+        (
+            ["--framework", "numpy", "--accuracy-seeds", "-1"],
+            "--accuracy-seeds must be a non-negative integer",
+        ),
         (["--framework", "numpy", "--python", "numpy"], "--python needs FW=PATH, got 'numpy'"),
         (["--framework", "numpy", "--python", "torch=/x"], "--python names 'torch', which is not among"),
         (
