@@ -51,7 +51,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--timing-epochs",
         default=str(cfg.DEFAULT_TIMING_EPOCHS),
-        help="measured epochs of a timing-only repeat, after a short warm-up pass (default 1)",
+        help="measured epochs of a timing-only repeat, after its warm-up epoch (default 1)",
     )
     run.add_argument("--repeats", default="1", help="runs per seed (timing spread; default 1)")
     run.add_argument("--epochs", help="default: each model's (10)")

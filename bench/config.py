@@ -24,14 +24,13 @@ ORDERS: tuple[str, ...] = ("rotating", "blocked")
 
 # Six runs per cell: the smallest n whose order-statistic interval for a median reaches 95%
 # ([min, max] of 6 covers the median with probability 1 - 2/2^6 = 96.9%). The first seed trains the
-# full schedule (accuracy, curves, time to target); the other five are throughput-only repeats: a
-# short warm-up pass (WARMUP_BATCHES full batches + the epoch's smaller last batch, so every batch
-# shape is compiled) and then TIMING_EPOCHS measured epochs, evaluated once at the end. This keeps
-# the default `nox -s bench` (4 frameworks) near 12 minutes on a 2-core machine: see README.
+# full schedule (accuracy, curves, time to target); the other five are throughput-only repeats: one
+# warm-up epoch (compilation, autotuning, allocator and caches at the epoch's real shapes) and then
+# TIMING_EPOCHS measured epochs, evaluated once at the end. This keeps the default `nox -s bench`
+# (4 frameworks) under 15 minutes on a 2-core machine: see README.
 DEFAULT_SEEDS = (0, 1, 2, 3, 4, 5)
 DEFAULT_ACCURACY_SEEDS = 1
 DEFAULT_TIMING_EPOCHS = 1
-WARMUP_BATCHES = 20
 
 
 class UsageError(Exception):
@@ -64,7 +63,7 @@ class RunConfig:
     precision: str = "fp32"  # fp32 (TF32 off) or tf32 (GPU tensor cores)
     loader_workers: int = 0  # --loader-workers for the native input path
     purpose: str = "full"  # full: all epochs, evaluated each epoch; timing: throughput-only repeat
-    timing_epochs: int = DEFAULT_TIMING_EPOCHS  # measured epochs of a timing run (after its warm-up)
+    timing_epochs: int = DEFAULT_TIMING_EPOCHS  # measured epochs of a timing run (after 1 warm-up epoch)
     data_dir: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,14 +101,8 @@ class RunConfig:
 
     @property
     def train_epochs(self) -> int:
-        """Full epochs this run trains: all of them, or a timing run's measured few (after its warm-up)."""
-        return self.epochs if self.purpose == "full" else min(self.timing_epochs, self.epochs)
-
-    def warmup_examples(self, n_train: int) -> int:
-        """Examples in a timing run's warm-up pass: WARMUP_BATCHES full batches and, when the epoch
-        ends with a smaller batch, one of that size too (every batch shape is seen before timing)."""
-        last = n_train % self.batch_size
-        return min(n_train, WARMUP_BATCHES * self.batch_size + last)
+        """Epochs this run trains: all of them, or a timing run's warm-up epoch + its measured ones."""
+        return self.epochs if self.purpose == "full" else min(1 + self.timing_epochs, self.epochs)
 
     @property
     def label(self) -> str:

@@ -11,10 +11,7 @@ from bench.config import RunConfig
 def _epoch_line(config: RunConfig, event: dict[str, Any]) -> str:
     accuracy = event.get("test_accuracy")
     accuracy_text = f"test acc {accuracy:.4f}" if accuracy is not None else "(timing run: no evaluation)"
-    if event["epoch"] == 0:
-        where = f"warm-up ({event.get('train_examples', '?')} examples)"
-    else:
-        where = f"epoch {event['epoch']}/{event['epochs']}"
+    where = f"epoch {event['epoch']}/{event['epochs']}"
     return f"{config.label}  {where}  {accuracy_text}  {event['examples_per_sec']:,.0f} ex/s"
 
 

@@ -157,13 +157,10 @@ def run_one(
     n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
     curve = []
     epochs = config.train_epochs
-    # A timing run (throughput only) starts with a short warm-up pass that sees every batch shape
-    # (its point is epoch 0, kept out of steady state) and is evaluated once, after its last epoch.
-    first = 0 if config.purpose == "timing" else 1
-    for epoch in range(first, epochs + 1):
+    # A timing run (throughput only) is evaluated once, after its last epoch; its first epoch, like
+    # every run's, is the warm-up kept out of steady state.
+    for epoch in range(1, epochs + 1):
         order = order_rng.permutation(n_train)
-        if epoch == 0:
-            order = order[: config.warmup_examples(n_train)]
         model.sync()
         start = time.perf_counter()
         stats = model.train_epoch(train, order, config.batch_size, config.lr)
@@ -192,9 +189,6 @@ def run_one(
         _emit({"event": "epoch", "epochs": epochs, **point})
 
     metrics = summarize(curve, n_train, n_test)
-    if config.purpose == "timing":  # its first point is a short warm-up pass, not an epoch
-        metrics["first_epoch_seconds"] = None
-        metrics["warmup_seconds"] = curve[0]["train_seconds"]
     metrics["time_to_target"] = (
         time_to_target(curve, spec.target_accuracy) if config.purpose == "full" else None
     )

@@ -155,8 +155,7 @@ def test_matrix_expansion_and_defaults():
     assert {r.lr for r in mlp} == {0.1}
     # seed 0 trains the full schedule; seeds 1-5 are throughput-only repeats: warm-up + 1 measured epoch
     assert {r.seed for r in runs if r.purpose == "full"} == {0}
-    assert {(r.seed, r.train_epochs) for r in runs if r.purpose == "timing"} == {(s, 1) for s in range(1, 6)}
-    assert first.warmup_examples(60_000) == 20 * 256 + 96  # 20 full batches + the epoch's short one
+    assert {(r.seed, r.train_epochs) for r in runs if r.purpose == "timing"} == {(s, 2) for s in range(1, 6)}
     assert len({r.key("d") for r in runs}) == len(runs)
     assert runs[0].key("d") != runs[0].key("other-data")
     assert runs[0].key("d", "cpu A · 2 cores") != runs[0].key("d", "cpu B · 2 cores")  # machines stay apart

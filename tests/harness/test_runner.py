@@ -200,7 +200,7 @@ def test_record_json_is_what_the_report_reads(tmp_path):
 
 
 def test_native_input_and_timing_runs_are_recorded_as_such(tmp_path):
-    result = bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "2",
+    result = bench("run", "--framework", "numpy", "--models", "mlp", "--devices", "cpu", "--epochs", "3",
                    "--seeds", "0,1", "--accuracy-seeds", "1", "--timing-epochs", "2", "--input",
                    "device,native", "--results", str(tmp_path), "--quiet")  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -209,13 +209,11 @@ def test_native_input_and_timing_runs_are_recorded_as_such(tmp_path):
     # the native loader delivers the same batches: same seed, same curve
     device, native = got["device", "full"], got["native", "full"]
     assert [p["train_loss"] for p in device["curve"]] == [p["train_loss"] for p in native["curve"]]
-    timing = got["device", "timing"]  # a warm-up pass, then 2 measured epochs, evaluated once at the end
-    assert [p["epoch"] for p in timing["curve"]] == [0, 1, 2]
-    assert [p["train_examples"] for p in timing["curve"]] == [20 * 256 + 96, 60_000, 60_000]
+    timing = got["device", "timing"]  # a warm-up epoch, then 2 measured epochs, evaluated once at the end
+    assert [p["epoch"] for p in timing["curve"]] == [1, 2, 3]
     assert [p["test_accuracy"] is None for p in timing["curve"]] == [True, True, False]
     metrics = timing["metrics"]
     assert metrics["time_to_target"] is None and metrics["steady_epochs"] == 2
-    assert metrics["first_epoch_seconds"] is None and metrics["warmup_seconds"] > 0
     speeds = sorted(60_000 / p["train_seconds"] for p in timing["curve"][1:])
     assert metrics["steady_examples_per_sec"] == pytest.approx(sum(speeds) / 2)
     indices = sorted(r["schedule"]["index"] for r in got.values())
