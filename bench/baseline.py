@@ -80,6 +80,7 @@ def compare(
             "plain_examples_per_sec": baseline, "ratio": harness / baseline, "paired_ratio": paired,
             "harness_samples": samples["harness"], "plain_samples": samples["plain"],
             "versions": framework.versions(), "measured_at": records.utc_now(),
+            "machine": records.machine_of("cpu"),
         }  # fmt: skip
         rows.append(row)
         print(

@@ -25,6 +25,7 @@ def load_microbench(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]],
             if not isinstance(benchmarks, list):
                 unreadable.append(Unreadable(str(path), "no 'benchmarks' list (not pytest-benchmark JSON)"))
                 continue
+            machine = _microbench_machine(payload)
             for bench in benchmarks:
                 if not isinstance(bench, dict):
                     continue
@@ -44,10 +45,19 @@ def load_microbench(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]],
                         "iqr": stats.get("iqr"),
                         "ops": stats.get("ops"),
                         "rounds": stats.get("rounds"),
+                        "machine": machine,
                     }
                 )
     rows.sort(key=lambda r: (r["benchmark"], r["framework"], r["model"], r["device"], str(r["median"])))
     return rows, unreadable
+
+
+def _microbench_machine(payload: dict[str, Any]) -> str:
+    """The CPU of a pytest-benchmark file, labelled like a record's machine (model · cores)."""
+    cpu = (payload.get("machine_info") or {}).get("cpu") or {}
+    if not isinstance(cpu, dict) or not cpu.get("brand_raw"):
+        return "not recorded"
+    return f"{cpu['brand_raw']} · {cpu.get('count') or '?'} cores"
 
 
 def load_baselines(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]], list[Unreadable]]:

@@ -570,6 +570,7 @@ def test_microbenchmarks_are_merged(tmp_path):
     assert rows == [
         {
             "benchmark": "test_inference",
+            "machine": "not recorded",
             "framework": "tensorflow",
             "mode": "—",
             "model": "—",
@@ -581,6 +582,7 @@ def test_microbenchmarks_are_merged(tmp_path):
         },
         {
             "benchmark": "test_no_stats",
+            "machine": "not recorded",
             "framework": "tensorflow",
             "mode": "—",
             "model": "—",
@@ -592,6 +594,7 @@ def test_microbenchmarks_are_merged(tmp_path):
         },
         {
             "benchmark": "test_train_step[lenet-cpu]",
+            "machine": "not recorded",
             "framework": "torch",
             "mode": "eager",
             "model": "lenet",
@@ -632,9 +635,9 @@ def test_reproduce_command_is_derived_from_the_records(tmp_path):
         make_record("torch", device="gpu", epochs=2, status="skipped", reason="no GPU"),
     )
     text = section(render(tmp_path), "## Reproduce")
-    assert "nox -s bench -- " not in text  # only torch was recorded: its own session, exact modes
-    expected = "--models lenet,mlp --devices cpu,gpu --seeds 0-2 --epochs 2 --threads 8 --modes eager"
-    assert f"nox -s \"bench(framework='torch')\" -- {expected}\n" in text
+    assert "nox -s bench -- --models" not in text  # only torch was recorded: that framework, exact modes
+    expected = "--models lenet,mlp --devices cpu,gpu --seeds 0-2 --accuracy-seeds all --epochs 2 --threads 8 --modes eager"
+    assert f"nox -s bench -- --frameworks torch {expected}\n" in text
     assert f"`{'a' * 40}`" in text
 
 
@@ -858,10 +861,10 @@ def test_plug_in_frameworks_count_in_the_reproduce_command(tmp_path, monkeypatch
     monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", "plug=plug_module:PlugFramework")
     write(tmp_path, *(make_record(name, mode=DEFAULT_MODES.get(name, "eager")) for name in impls.registry()))
     text = section(render(tmp_path), "## Reproduce")
-    assert "nox -s bench -- --models lenet" in text and "bench(framework=" not in text  # the whole matrix
+    assert "nox -s bench -- --models lenet" in text and "--frameworks" not in text  # the whole matrix
     monkeypatch.delenv("FRAMEBENCH_EXTRA_FRAMEWORKS")
     text = section(render(tmp_path), "## Reproduce")
-    assert "nox -s bench -- " not in text and "bench(framework='plug')" in text
+    assert "nox -s bench -- --models" not in text and "nox -s bench -- --frameworks plug " in text
 
 
 def test_export_csv_and_json(tmp_path):
@@ -905,5 +908,6 @@ def test_reproduce_names_the_accuracy_seeds(tmp_path):
     two_full = [make_record("torch", seed=s, purpose="full" if s < 2 else "timing") for s in range(6)]
     write(tmp_path / "b", *two_full)
     assert "--seeds 0-5 --accuracy-seeds 2 " in section(render(tmp_path / "b"), "## Reproduce")
-    write(tmp_path / "c", *six_runs("torch"))  # the default: 3 of 6 seeds train the full schedule
+    one_full = [make_record("torch", seed=s, purpose="full" if s < 1 else "timing") for s in range(6)]
+    write(tmp_path / "c", *one_full)  # the default: seed 0 trains the full schedule, 1-5 are timing runs
     assert "--accuracy-seeds" not in section(render(tmp_path / "c"), "## Reproduce")

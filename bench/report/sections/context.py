@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import impls
+from bench import records as records_mod
 from bench.config import DEFAULT_ACCURACY_SEEDS, DEFAULT_TIMING_EPOCHS
 from bench.records import Unreadable
 from bench.report import cells
@@ -45,6 +46,7 @@ def microbench_section(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         {
             "benchmark": r["benchmark"],
+            "machine": r.get("machine", "not recorded"),
             "framework": r["framework"],
             "mode": r["mode"],
             "model": r["model"],
@@ -59,7 +61,8 @@ def microbench_section(rows: list[dict[str, Any]]) -> list[str]:
     return [
         "## Micro-benchmarks\n",
         "From pytest-benchmark (`<results>/microbench/*.json`, `nox -s microbench`), merged as reported: "
-        "time per call (one SGD step or one inference batch), device synchronised.\n",
+        "time per call (one SGD step or one inference batch), device synchronised. Each row names "
+        "the machine it was measured on; rows of different machines are not comparable.\n",
         table(lines, list(lines[0])) + "\n",
     ]
 
@@ -72,6 +75,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
             "framework (mode)": f"{r.get('framework')} ({r.get('mode')})",
             "model": r.get("model"),
             "device": r.get("device"),
+            "machine": r.get("machine") or "not recorded",
             "threads": r.get("threads"),
             "our loop examples/s": plain(r.get("harness_examples_per_sec"), ",.0f"),
             "plain loop examples/s": plain(r.get("plain_examples_per_sec"), ",.0f"),
@@ -89,7 +93,8 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
         "weights in one process, interleaved epoch by epoch (A B, B A, ...) so that both see the same "
         "machine conditions; each side's first epoch is dropped. The paired ratio is the median over "
         "adjacent epoch pairs. A ratio ≥ 1 means the harness costs the framework nothing; within a few "
-        "percent of 1 is within this machine's epoch-to-epoch noise.\n",
+        "percent of 1 is within this machine's epoch-to-epoch noise. Each row names its machine "
+        "(rows measured before machines were recorded say so).\n",
         table(lines, list(lines[0])) + "\n",
     ]
 
@@ -250,10 +255,15 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         ):
             if config.get(name, default) != default:
                 overrides.append((option, str(config[name])))
-        setups[tuple(overrides)].append(r)
+        host = records_mod.machine_of("cpu", r.get("environment") or {})  # the machine the command ran on
+        setups[(host, tuple(overrides))].append(r)
     registered = set(impls.registry())
     lines = []
-    for overrides, group in sorted(setups.items()):
+    last_machine = None
+    for (machine, overrides), group in sorted(setups.items()):
+        if machine != last_machine and len({m for m, _ in setups}) > 1:
+            lines.append(f"# measured on {machine}")
+            last_machine = machine
         models = ",".join(sorted({cells.model(r) for r in group}))
         devices = ",".join(sorted({cells.device(r) for r in group}, key=cells.device_rank))
         seeds = ranges(int(r["config"].get("seed", 0)) for r in group)
@@ -279,7 +289,7 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         else:
             for framework, modes in sorted(modes_per_framework.items()):
                 lines.append(
-                    f"nox -s \"bench(framework='{framework}')\" -- {common} --modes {','.join(sorted(modes))}"
+                    f"nox -s bench -- --frameworks {framework} {common} --modes {','.join(sorted(modes))}"
                 )
     commits = sorted(
         {
