@@ -10,12 +10,12 @@ import pytest
 import tensorflow as tf
 from tensorflow.python.eager import context
 
-import impls.tensorflow as tf_impl
 from bench import reference
 from bench.contract import NativeSource, Unsupported
 from bench.data import Dataset
 from bench.specs import LENET, MLP
-from impls.tensorflow import KerasFramework, flatten_shapes, from_keras, to_keras
+from impls.tensorflow import KerasFramework, KerasModel, no_gpu
+from impls.tensorflow.models import flatten_shapes, from_keras, to_keras
 
 
 @pytest.fixture(scope="module")
@@ -93,25 +93,25 @@ def test_gpu_without_one_is_unsupported_with_a_reason(framework):
 
 def test_no_gpu_reasons_name_what_is_missing_and_what_to_install():
     version = "2.21.0"
-    cpu_build = tf_impl.no_gpu_reason("tensorflow-cpu", version, cuda_version=None, nvidia_gpu_present=False)
+    cpu_build = no_gpu.no_gpu_reason("tensorflow-cpu", version, cuda_version=None, nvidia_gpu_present=False)
     assert cpu_build == (
         "no GPU visible to tensorflow-cpu 2.21 (a CPU-only build); on a CUDA machine, install "
         "`tensorflow[and-cuda]==2.21.*` (impls/tensorflow/requirements-gpu.txt)"
     )
-    cpu_build_on_gpu = tf_impl.no_gpu_reason("tensorflow-cpu", version, None, nvidia_gpu_present=True)
+    cpu_build_on_gpu = no_gpu.no_gpu_reason("tensorflow-cpu", version, None, nvidia_gpu_present=True)
     assert "this machine has an NVIDIA GPU, install `tensorflow[and-cuda]==2.21.*`" in cpu_build_on_gpu
-    no_driver = tf_impl.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=False)
+    no_driver = no_gpu.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=False)
     assert "a CUDA 12.5.1 build" in no_driver and "no NVIDIA driver (nvidia-smi not found)" in no_driver
-    no_libraries = tf_impl.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=True)
+    no_libraries = no_gpu.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=True)
     assert "no usable CUDA/cuDNN libraries" in no_libraries and "tensorflow[and-cuda]==2.21.*" in no_libraries
-    assert tf_impl.gpu_requirement() == "tensorflow[and-cuda]==2.21.*"
+    assert no_gpu.gpu_requirement() == "tensorflow[and-cuda]==2.21.*"
 
 
 def test_installed_distribution_is_named(framework):
     """The requirements.txt pin (tensorflow-cpu) is what the reason names; no GPU build is there."""
-    assert tf_impl.distribution() in tf_impl.TF_DISTRIBUTIONS
+    assert no_gpu.distribution() in no_gpu.TF_DISTRIBUTIONS
     if not tf.test.is_built_with_cuda():
-        assert tf_impl.distribution() == "tensorflow-cpu"
+        assert no_gpu.distribution() == "tensorflow-cpu"
 
 
 def test_a_visible_gpu_is_selected(framework, monkeypatch):
@@ -197,7 +197,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     built = []
 
     def capturing_model(*args, **kwargs):
-        built.append(tf_impl.KerasModel(*args, **kwargs))
+        built.append(KerasModel(*args, **kwargs))
         return built[-1]
 
     monkeypatch.setattr(baseline, "KerasModel", capturing_model)

@@ -16,6 +16,8 @@ import impls.torch as impl
 from bench.contract import NativeSource, Unsupported
 from bench.specs import LENET, MLP, MODELS
 from impls.torch import TorchFramework, TorchModel
+from impls.torch.models import mlp
+from impls.torch.native import idx_bytes
 
 SPECS = [MODELS[name] for name in sorted(MODELS)]
 
@@ -129,7 +131,7 @@ def test_fused_and_foreach_sgd_compute_the_same_update():
     images, labels = torch.from_numpy(random_batch(32)[0]), torch.from_numpy(random_batch(32)[1])
     weights = {}
     for kind in ("fused", "foreach"):
-        net = impl.mlp()
+        net = mlp()
         net.load_state_dict({k: torch.from_numpy(v) for k, v in MLP.initial_weights(seed=1).items()})
         opt = torch.optim.SGD(net.parameters(), lr=0.1, **{kind: True})
         for _ in range(3):
@@ -370,8 +372,8 @@ def test_idx_bytes_are_what_torchvision_reads(tmp_path):
     from torchvision.datasets.mnist import read_image_file, read_label_file
 
     images = np.arange(2 * 28 * 28, dtype=np.uint32).astype(np.uint8).reshape(2, 28, 28)
-    (tmp_path / "i").write_bytes(impl.idx_bytes(images))
-    (tmp_path / "l").write_bytes(impl.idx_bytes(np.array([3, 7], np.uint8)))
+    (tmp_path / "i").write_bytes(idx_bytes(images))
+    (tmp_path / "l").write_bytes(idx_bytes(np.array([3, 7], np.uint8)))
     np.testing.assert_array_equal(read_image_file(str(tmp_path / "i")).numpy(), images)
     np.testing.assert_array_equal(read_label_file(str(tmp_path / "l")).numpy(), [3, 7])
 

@@ -1,0 +1,171 @@
+"""``KerasModel``: one Keras network on one device, trained with plain SGD and a ``GradientTape`` step.
+
+Holds the step computations (wrapped in ``tf.function``, with XLA in mode ``xla``, or run eagerly),
+the weight exchange in the canonical layout, the epoch loop over device-resident data or a
+``NativePipeline``, evaluation, logits and ``sync``. The epoch's loss and accuracy accumulate in
+device variables, fetched once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.specs import ModelSpec
+from impls.tensorflow.models import BUILDERS, flatten_shapes, from_keras, to_keras
+from impls.tensorflow.native import NativePipeline
+
+TF_DEVICES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
+
+
+class KerasModel:
+    """A Keras model with data resident on its device, plain SGD and a GradientTape train step."""
+
+    def __init__(self, spec: ModelSpec, device: str, mode: str) -> None:
+        self.spec = spec
+        self.device = TF_DEVICES[device]
+        self.mode = mode
+        self.flatten = flatten_shapes(spec)
+        with tf.device(self.device):
+            self.net = BUILDERS[spec.name]()
+            self.optimizer = keras.optimizers.SGD(learning_rate=spec.lr)  # momentum 0: plain SGD
+            self.optimizer.build(self.net.trainable_variables)  # its variables now, on this device
+            # Epoch accumulators live on the device: no host round trip inside the epoch.
+            self.loss_sum = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self.correct = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # batch mean
+        self.sum_loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+        if mode == "eager":
+            self._train_step, self._batch_step = self._train, self._step
+            self._eval_step, self._forward = self._eval, self._logits
+        else:
+            # reduce_retracing: the smaller last batch gets a shape-generic trace instead of a new one
+            # per size. XLA still compiles once per concrete shape (two per epoch size, then cached).
+            compile_ = dict(jit_compile=mode == "xla", reduce_retracing=True)
+            self._train_step = tf.function(self._train, **compile_)
+            self._batch_step = tf.function(self._step, **compile_)  # the native pipeline's batches
+            self._eval_step = tf.function(self._eval, **compile_)
+            self._forward = tf.function(self._logits, **compile_)
+
+    # -- the computations (plain Python; wrapped in tf.function unless mode is eager) ------------
+
+    def _train(self, images: tf.Tensor, labels: tf.Tensor, batch: tf.Tensor) -> None:
+        self._step(tf.gather(images, batch), tf.gather(labels, batch))
+
+    def _step(self, x: tf.Tensor, y: tf.Tensor) -> None:
+        with tf.GradientTape() as tape:
+            logits = self.net(x, training=True)
+            loss = self.loss_fn(y, logits)
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.optimizer.apply(grads, self.net.trainable_variables)
+        self.loss_sum.assign_add(loss * tf.cast(tf.shape(y)[0], tf.float32))
+        self.correct.assign_add(self._num_correct(logits, y))
+
+    def _eval(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        logits = self.net(x, training=False)
+        return self.sum_loss_fn(y, logits), self._num_correct(logits, y)
+
+    def _logits(self, x: tf.Tensor) -> tf.Tensor:
+        return self.net(x, training=False)
+
+    @staticmethod
+    def _num_correct(logits: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        hits = tf.equal(tf.argmax(logits, axis=1, output_type=y.dtype), y)
+        return tf.reduce_sum(tf.cast(hits, tf.int64))
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def _layers(self) -> dict[str, keras.layers.Layer]:
+        return {layer.name: self.net.get_layer(layer.name) for layer in self.spec.layers}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical-layout weights."""
+        for name, layer in self._layers().items():
+            chw = self.flatten.get(name)
+            kernel = to_keras(np.asarray(weights[f"{name}.weight"], dtype=np.float32), chw)
+            layer.kernel.assign(np.ascontiguousarray(kernel))
+            layer.bias.assign(np.asarray(weights[f"{name}.bias"], dtype=np.float32))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Return the weights in the canonical layout."""
+        weights = {}
+        for name, layer in self._layers().items():
+            kernel = from_keras(np.asarray(layer.kernel.numpy()), self.flatten.get(name))
+            weights[f"{name}.weight"] = np.ascontiguousarray(kernel, dtype=np.float32)
+            weights[f"{name}.bias"] = np.array(layer.bias.numpy(), dtype=np.float32)
+        return weights
+
+    def put(self, images: np.ndarray, labels: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+        """Copy a data set to the device once, images as NHWC."""
+        nhwc = np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32)
+        with tf.device(self.device):  # an eager constant is created on the device in scope
+            return tf.constant(nhwc), tf.constant(np.asarray(labels, dtype=np.int64))
+
+    def native_input(self, source: NativeSource) -> NativePipeline:
+        """The ``tf.data`` pipeline over the verified arrays (see ``NativePipeline``)."""
+        return NativePipeline(source)
+
+    def native_batches(
+        self, data: NativePipeline, order: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, as host
+        numpy in the canonical layout (NHWC translated back to N x 1 x 28 x 28)."""
+        for x, y in data.epoch(order, batch_size):
+            yield np.ascontiguousarray(np.transpose(x.numpy(), (0, 3, 1, 2))), y.numpy()
+
+    def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
+        """Plain SGD over the batches given by ``order``: from ``put``'s tensors or a ``NativePipeline``."""
+        n = len(order)
+        self.optimizer.learning_rate = lr  # assigns the optimizer's lr variable: no retracing
+        with tf.device(self.device):
+            self.loss_sum.assign(0.0)
+            self.correct.assign(0)
+            if isinstance(data, NativePipeline):
+                for x, y in data.epoch(order, batch_size):  # host batches; TF copies them to the device
+                    self._batch_step(x, y)
+            else:
+                images, labels = data
+                # One upload of the order and one split op give every batch's indices on the device.
+                sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
+                batches = tf.split(tf.constant(np.asarray(order, dtype=np.int64)), sizes)
+                for batch in batches:
+                    self._train_step(images, labels, batch)
+            loss_sum, correct = self.loss_sum.numpy(), self.correct.numpy()  # the epoch's only fetch
+        return EpochStats(loss=float(loss_sum) / n, accuracy=int(correct) / n)
+
+    def evaluate(self, data: Any) -> EvalStats:
+        """Mean loss and accuracy over ``data``."""
+        images, labels = data
+        n = int(labels.shape[0])
+        with tf.device(self.device):
+            loss_sum, correct = tf.zeros((), tf.float32), tf.zeros((), tf.int64)
+            for start in range(0, n, EVAL_BATCH):
+                batch_loss, batch_correct = self._eval_step(
+                    images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
+                )
+                loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
+            return EvalStats(loss=float(loss_sum.numpy()) / n, accuracy=int(correct.numpy()) / n)
+
+    def logits(self, data: Any) -> np.ndarray:
+        """Logits for ``data`` as float32 numpy."""
+        images = data[0]
+        with tf.device(self.device):
+            chunks = [
+                self._forward(images[start : start + EVAL_BATCH]).numpy()
+                for start in range(0, int(images.shape[0]), EVAL_BATCH)
+            ]
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def sync(self) -> None:
+        """Block until all queued work has finished on every device.
+
+        ``tf.test.experimental.sync_devices`` runs a SyncDevice op on each device (waits for the
+        GPU's CUDA stream, where kernels run asynchronously) and then drains TF's eager queues
+        (``context.async_wait``). On CPU with the default synchronous execution it returns at once.
+        """
+        tf.test.experimental.sync_devices()

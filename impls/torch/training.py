@@ -1,0 +1,264 @@
+"""``TorchModel``: one network on one device, trained with plain SGD in a mode (eager, compile, graph).
+
+Holds the training step and its optimizer, the ``torch.compile`` wrapping, the CUDA-graph capture
+and replay, the epoch loop over device-resident data or a ``NativeData`` loader, evaluation, logits
+and ``sync``. Loss and predictions of every step go into preallocated device buffers and are reduced
+once per epoch: no host sync inside the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.specs import ModelSpec
+from impls.torch.models import BUILDERS
+from impls.torch.native import NativeData, fashion_mnist
+
+# What mode "compile" compiles, as recorded in settings(). Checked by test_torch.py with
+# torch._dynamo.explain: Dynamo cannot trace Tensor.backward() (graph break), so the one compiled
+# function ends up as two graphs, and every kernel of the step is Inductor-generated.
+COMPILED_STEP = (
+    "torch.compile(dynamic=False) of the whole step function; Dynamo splits it at loss.backward() "
+    "into 2 graphs: [forward + cross_entropy + argmax, whose backward AOTAutograd compiles and the "
+    "autograd engine runs] and [optimizer.step(): SGD foreach, lr a 0-d device tensor]; "
+    "zero_grad(set_to_none=True) runs outside; one compile per batch shape; evaluation compiled too"
+)
+GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch's CUDA-graph docs require
+
+
+def sgd_optimizer(params: Any, device: torch.device, mode: str, lr: float) -> torch.optim.SGD:
+    """Plain SGD (no momentum, no weight decay: ``p -= lr * g``) in the implementation each mode uses.
+
+    eager on CUDA: ``fused=True`` (one kernel for all parameters); otherwise ``foreach=True``
+    (graph mode keeps ``foreach``, the path torch's whole-network CUDA-graph example captures).
+    Both compute ``p - lr * g`` per element in float32 (CUDA may contract it into one FMA in
+    either kernel); on CPU they are bit-identical (tested); on CUDA that can only be checked on a GPU.
+    """
+    if device.type == "cuda" and mode == "eager":
+        return torch.optim.SGD(params, lr=lr, fused=True)
+    return torch.optim.SGD(params, lr=lr, foreach=True)
+
+
+def optimizer_description(device: str, mode: str) -> str:
+    """How the update runs, for settings()."""
+    if mode == "compile":
+        return "torch.optim.SGD(foreach=True, lr=0-d tensor), traced and compiled by Inductor"
+    if device == "gpu" and mode == "eager":
+        return "torch.optim.SGD(fused=True)"
+    if mode == "graph":
+        return "torch.optim.SGD(foreach=True), captured in the CUDA graph with lr baked in"
+    return "torch.optim.SGD(foreach=True)"
+
+
+@dataclass
+class CapturedStep:
+    """One CUDA graph of the whole SGD step for one batch size, with its static tensors."""
+
+    graph: Any  # torch.cuda.CUDAGraph
+    images: torch.Tensor  # static inputs: a batch is copied/gathered into these before replay
+    labels: torch.Tensor
+    loss: torch.Tensor  # static outputs, overwritten by every replay
+    predictions: torch.Tensor
+
+
+class TorchModel:
+    """A PyTorch model on one device, trained with plain SGD in one of the modes."""
+
+    def __init__(self, spec: ModelSpec, device: torch.device, mode: str = "eager") -> None:
+        self.spec = spec
+        self.device = device
+        self.mode = mode
+        self.net = BUILDERS[spec.name]().to(device)
+        # nn.Sequential(OrderedDict) names the parameters exactly as the canonical weights
+        # ("conv1.weight", ...), and PyTorch's layouts (OIHW, out x in, C*H*W flatten) are canonical.
+        self.params = dict(self.net.named_parameters())
+        self.graphs: dict[int, CapturedStep] = {}
+        self.graph_lr: float | None = None
+        if mode == "compile":
+            # lr as a 0-d tensor on the device: a new lr is an in-place fill, never a recompile.
+            self.lr = torch.tensor(spec.lr, dtype=torch.float32, device=device)
+            self.optimizer = torch.optim.SGD(self.net.parameters(), lr=self.lr, foreach=True)
+            self.step = torch.compile(self._train_step, dynamic=False)
+            self.forward = torch.compile(self.net, dynamic=False)
+        else:
+            self.optimizer = sgd_optimizer(self.net.parameters(), device, mode, spec.lr)
+            self.step = self._train_step
+            self.forward = self.net
+
+    # -- weights and data
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Load canonical-layout weights (in place: captured graphs keep pointing at them)."""
+        with torch.no_grad():
+            for name, param in self.params.items():
+                param.copy_(torch.from_numpy(np.ascontiguousarray(weights[name], dtype=np.float32)))
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Return the weights in the canonical layout."""
+        return {k: v.detach().cpu().numpy().copy() for k, v in self.params.items()}
+
+    def put(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy a data set to the device once."""
+        return torch.from_numpy(images).to(self.device), torch.from_numpy(labels).to(self.device)
+
+    def native_input(self, source: NativeSource) -> NativeData:
+        """torchvision's FashionMNIST over the verified arrays, read through a DataLoader with
+        ``source.workers`` workers (pinned host memory when training on CUDA)."""
+        return NativeData(fashion_mnist(source), source.workers, pin_memory=self.device.type == "cuda")
+
+    def native_batches(
+        self, data: NativeData, order: np.ndarray, batch_size: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The DataLoader's host batches for ``order``: the loader ``train_epoch`` consumes."""
+        for images, labels in data.epoch(order, batch_size):
+            yield images.numpy(), labels.numpy()
+
+    # -- training
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward, mean cross-entropy, backward, SGD update; grads must be None on entry."""
+        logits = self.net(images)
+        loss = F.cross_entropy(logits, labels)
+        # detach and argmax before backward: they join the forward graph under torch.compile
+        value, predictions = loss.detach(), logits.detach().argmax(dim=1)
+        loss.backward()
+        self.optimizer.step()
+        return value, predictions
+
+    def _set_lr(self, lr: float) -> None:
+        if self.mode == "compile":
+            self.lr.fill_(lr)
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.mode == "graph" and self.graph_lr != lr:
+            self.graphs.clear()  # the lr is baked into the captured update: capture again
+            self.graph_lr = lr
+
+    def _capture(self, size: int) -> CapturedStep:
+        """Capture the whole step for batches of ``size`` (torch's "whole network capture" recipe).
+
+        The warm-up steps train on zeros, so the weights are saved before and restored after them;
+        the capture itself runs no kernel. ``zero_grad(set_to_none=True)`` before capture makes the
+        graph's backward allocate the gradients from its private pool (assigned, not accumulated).
+        """
+        images = torch.zeros((size, 1, 28, 28), device=self.device)
+        labels = torch.zeros((size,), dtype=torch.int64, device=self.device)
+        saved = [p.detach().clone() for p in self.params.values()]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(GRAPH_WARMUP_STEPS):
+                self.optimizer.zero_grad(set_to_none=True)
+                self._train_step(images, labels)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        with torch.no_grad():
+            for param, value in zip(self.params.values(), saved, strict=True):
+                param.copy_(value)
+        graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        # Captured on the warm-up stream, whose cuBLAS/cuDNN handles and workspaces the warm-up has
+        # created (what make_graphed_callables does); entering synchronises the device first, so
+        # the restore above has landed.
+        with torch.cuda.graph(graph, stream=side):
+            loss, predictions = self._train_step(images, labels)
+        return CapturedStep(graph, images, labels, loss, predictions)
+
+    def _graph(self, size: int) -> CapturedStep:
+        if size not in self.graphs:
+            self.graphs[size] = self._capture(size)
+        return self.graphs[size]
+
+    def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
+        """Plain SGD over the batches ``order[i:i + batch_size]``, from ``put``'s device tensors or a
+        ``NativeData`` loader; one host sync, at the end of the epoch."""
+        n = len(order)
+        n_batches = -(-n // batch_size)
+        self._set_lr(lr)
+        if self.mode == "graph":  # capture before the loop: the full batch and the last one
+            for size in {batch_size, n - batch_size * (n_batches - 1)}:
+                self._graph(size)
+        # Per-batch loss and predictions go into preallocated device buffers (one small copy each),
+        # reduced once at the end of the epoch: no host sync and little work inside the loop.
+        losses = torch.empty(n_batches, device=self.device)
+        predictions = torch.empty(n, dtype=torch.int64, device=self.device)
+        self.net.train()
+        if isinstance(data, NativeData):
+            targets = torch.empty(n, dtype=torch.int64, device=self.device)
+            start = 0
+            for step, (images, labels) in enumerate(data.epoch(order, batch_size)):
+                size = len(labels)
+                if self.mode == "graph":
+                    captured = self._graph(size)
+                    captured.images.copy_(images, non_blocking=data.pin_memory)
+                    captured.labels.copy_(labels, non_blocking=data.pin_memory)
+                    loss, batch_predictions = self._replay(captured)
+                    targets[start : start + size] = captured.labels
+                else:
+                    x = images.to(self.device, non_blocking=data.pin_memory)
+                    y = labels.to(self.device, non_blocking=data.pin_memory)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss, batch_predictions = self.step(x, y)
+                    targets[start : start + size] = y
+                losses[step] = loss
+                predictions[start : start + size] = batch_predictions
+                start += size
+        else:
+            images, labels = data
+            index = torch.from_numpy(np.asarray(order, dtype=np.int64)).to(self.device)
+            targets = labels[index]
+            for step, start in enumerate(range(0, n, batch_size)):
+                batch = index[start : start + batch_size]
+                if self.mode == "graph":
+                    captured = self._graph(min(batch_size, n - start))
+                    torch.index_select(images, 0, batch, out=captured.images)
+                    torch.index_select(labels, 0, batch, out=captured.labels)
+                    loss, batch_predictions = self._replay(captured)
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss, batch_predictions = self.step(images[batch], labels[batch])
+                losses[step] = loss
+                predictions[start : start + batch_size] = batch_predictions
+        sizes = torch.full((n_batches,), float(batch_size), device=self.device)
+        sizes[-1] = n - batch_size * (n_batches - 1)
+        loss_sum = (losses * sizes).sum().item()
+        correct = (predictions == targets).sum().item()
+        return EpochStats(loss=loss_sum / n, accuracy=correct / n)
+
+    @staticmethod
+    def _replay(captured: CapturedStep) -> tuple[torch.Tensor, torch.Tensor]:
+        captured.graph.replay()
+        return captured.loss, captured.predictions  # read (copied) before the next replay, in order
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> EvalStats:
+        """Mean loss and accuracy over ``data`` (eager network in graph mode)."""
+        images, labels = data
+        self.net.eval()
+        loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
+        for start in range(0, len(labels), EVAL_BATCH):
+            x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
+            logits = self.forward(x)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            correct += (logits.argmax(dim=1) == y).sum()
+        return EvalStats(loss=loss_sum.item() / len(labels), accuracy=correct.item() / len(labels))
+
+    @torch.no_grad()
+    def logits(self, data: Any) -> np.ndarray:
+        """Logits for ``data`` as float32 numpy."""
+        self.net.eval()
+        images = data[0]
+        chunks = [self.forward(images[i : i + EVAL_BATCH]).cpu() for i in range(0, len(images), EVAL_BATCH)]
+        return torch.cat(chunks).numpy()
+
+    def sync(self) -> None:
+        """Wait for queued CUDA work; CPU ops are synchronous."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
