@@ -43,8 +43,8 @@ def compare(
     framework_name: str, models: list[str], epochs: int, threads: int, results: Path, data_dir: str | None
 ) -> list[dict[str, Any]]:
     """Measure both paths for each model on CPU; print and save (results/baseline/<fw>-<models>.json)."""
+    from bench.child import _set_thread_env
     from bench.data import Dataset, load
-    from bench.runner import _set_thread_env
     from bench.specs import get_spec
 
     _set_thread_env(threads)

@@ -12,7 +12,7 @@
   exact Mann–Whitney null distribution (valid when one cell is the other scaled by a constant).
 
 Everything is deterministic (no resampling). Quartiles use linear interpolation between order
-statistics (numpy's default, ``statistics.quantiles(method="inclusive")``, as ``bench.runner``).
+statistics (numpy's default, ``statistics.quantiles(method="inclusive")``; ``bench.child`` uses these).
 """
 
 from __future__ import annotations

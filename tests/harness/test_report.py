@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import impls
-from bench import records, report, runner
+from bench import child, records, report
 from bench.config import RunConfig
 from bench.specs import get_spec
 
@@ -162,8 +162,8 @@ def make_record(
                 "examples_per_sec": TRAIN_EXAMPLES / train_seconds,
             }
         )
-    metrics = runner.summarize(curve, TRAIN_EXAMPLES, TEST_EXAMPLES)
-    metrics["time_to_target"] = runner.time_to_target(curve, spec.target_accuracy)
+    metrics = child.summarize(curve, TRAIN_EXAMPLES, TEST_EXAMPLES)
+    metrics["time_to_target"] = child.time_to_target(curve, spec.target_accuracy)
     metrics["peak_rss_bytes"] = 600 * 2**20
     metrics["peak_device_memory_bytes"] = None if device == "cpu" else 300 * 2**20
     metrics["device_peak_gflops"] = peak_gflops
@@ -636,7 +636,8 @@ def test_reproduce_command_is_derived_from_the_records(tmp_path):
     )
     text = section(render(tmp_path), "## Reproduce")
     assert "nox -s bench -- --models" not in text  # only torch was recorded: that framework, exact modes
-    expected = "--models lenet,mlp --devices cpu,gpu --seeds 0-2 --accuracy-seeds all --epochs 2 --threads 8 --modes eager"
+    expected = "--models lenet,mlp --devices cpu,gpu --seeds 0-2 --accuracy-seeds all --epochs 2 --threads 8"
+    expected += " --modes eager"
     assert f"nox -s bench -- --frameworks torch {expected}\n" in text
     assert f"`{'a' * 40}`" in text
 

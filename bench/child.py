@@ -1,0 +1,254 @@
+"""The child side of a run: one configuration trained, measured and recorded in this process.
+
+``python -m bench.child CONFIG_JSON RESULTS LOG`` is started by ``bench.runner`` once per run, with
+the framework's own interpreter (each framework lives in its own environment). It trains, measures,
+writes its record atomically and reports progress on stdout as ``@@framebench {json}`` lines.
+``python -m bench.child --describe FW`` answers what the parent needs to know about a framework it
+cannot import itself (its modes, the devices its environment lacks and why).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import records
+from bench.config import RunConfig
+
+PROGRESS_PREFIX = "@@framebench "  # marks the child's progress lines on its stdout
+
+
+def _emit(event: dict[str, Any]) -> None:
+    print(PROGRESS_PREFIX + json.dumps(event), flush=True)
+
+
+def _set_thread_env(threads: int) -> None:
+    """Thread counts for OpenMP/BLAS pools, set before any framework is imported."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def time_to_target(curve: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """First epoch whose test accuracy reaches ``target``: cumulative training and wall seconds."""
+    train_seconds = wall_seconds = 0.0
+    for point in curve:
+        train_seconds += point["train_seconds"]
+        wall_seconds += point["train_seconds"] + point["eval_seconds"]
+        if point["test_accuracy"] >= target:
+            return {"target": target, "epoch": point["epoch"], "train_seconds": train_seconds,
+                    "wall_seconds": wall_seconds}  # fmt: skip
+    return {"target": target, "epoch": None, "train_seconds": None, "wall_seconds": None}
+
+
+def summarize(curve: list[dict[str, Any]], train_examples: int, test_examples: int) -> dict[str, Any]:
+    """Metrics from the per-epoch curve; epoch 1 (warm-up/compile) is kept out of steady state."""
+    from bench.stats import quartiles
+
+    steady = [train_examples / p["train_seconds"] for p in curve[1:]]
+    return {
+        "final_test_accuracy": curve[-1]["test_accuracy"],
+        "final_train_loss": curve[-1]["train_loss"],
+        "steady_examples_per_sec": statistics.median(steady) if steady else None,
+        "steady_examples_per_sec_iqr": list(quartiles(steady)) if len(steady) >= 2 else None,
+        "steady_epochs": len(steady),
+        "first_epoch_seconds": curve[0]["train_seconds"],
+        "train_seconds_total": sum(p["train_seconds"] for p in curve),
+        "eval_examples_per_sec": statistics.median(
+            test_examples / p["eval_seconds"] for p in curve if p["eval_seconds"]
+        ),
+    }
+
+
+def run_one(
+    config: RunConfig, results: Path, log_path: str | None = None, schedule: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train and evaluate one configuration in this process; write and return its record."""
+    _set_thread_env(config.threads)
+    import numpy as np
+
+    import impls
+    from bench import data as data_mod
+    from bench.contract import NativeSource, Unsupported
+    from bench.specs import get_spec
+
+    spec = get_spec(config.model)
+    record = records.base_record(config.to_dict())
+    record["log_path"] = log_path
+    record["schedule"] = schedule
+    record["model"].update(
+        params=spec.num_params(),
+        train_flops_per_example=spec.train_flops(),
+        forward_flops_per_example=spec.forward_flops(),
+    )
+    dataset = data_mod.load(config.data_dir)
+    record["config_key"] = config.key(dataset.sha256, record["device"]["machine"])
+    record["data"] = {
+        "name": "fashion-mnist",
+        "sha256": dataset.sha256,
+        "source": dataset.source,
+        "train_examples": len(dataset.train_labels),
+        "test_examples": len(dataset.test_labels),
+    }
+
+    def finish(status: str, reason: str | None = None) -> dict[str, Any]:
+        record.update(status=status, reason=reason, finished_at=records.utc_now())
+        records.write_record(results, record)
+        return record
+
+    try:
+        framework = impls.load_class(config.framework)(threads=config.threads)
+        mode = config.mode
+        record["framework"]["versions"] = framework.versions()
+        if config.device not in framework.devices():
+            try:
+                framework.device_name(config.device)
+                reason = f"{config.framework} sees no {config.device} in this environment"
+            except Unsupported as exc:
+                reason = str(exc)
+            return finish("skipped", reason)
+        record["device"]["name"] = framework.device_name(config.device)
+        model = framework.build(spec, config.device, mode, precision=config.precision)
+        record["framework"]["settings"] = framework.settings(config.device, mode, precision=config.precision)
+        if config.input == "native" and not callable(getattr(model, "native_input", None)):
+            raise Unsupported(f"{config.framework} has no native input pipeline (Model.native_input)")
+    except Unsupported as exc:
+        return finish("skipped", str(exc))
+
+    model.set_weights(spec.initial_weights(config.seed))
+    if config.input == "native":
+        source = NativeSource(
+            images=dataset.train_images,
+            labels=dataset.train_labels,
+            data_dir=dataset.source,
+            split="train",
+            workers=config.loader_workers,
+        )
+        try:
+            train = model.native_input(source)
+        except Unsupported as exc:  # e.g. the loader's package is missing in this environment
+            return finish("skipped", str(exc))
+    else:
+        train = model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
+    test = model.put(data_mod.Dataset.as_float(dataset.test_images), dataset.test_labels)
+    model.sync()
+    # The shuffling stream is separate from the init stream; same seed -> same order everywhere.
+    order_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
+    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
+    curve = []
+    epochs = config.train_epochs
+    # A timing run (throughput only) is evaluated once, after its last epoch; its first epoch, like
+    # every run's, is the warm-up kept out of steady state.
+    for epoch in range(1, epochs + 1):
+        order = order_rng.permutation(n_train)
+        model.sync()
+        start = time.perf_counter()
+        stats = model.train_epoch(train, order, config.batch_size, config.lr)
+        model.sync()
+        train_seconds = time.perf_counter() - start
+        if not np.isfinite(stats.loss):
+            return finish("failed", f"training diverged: loss is {stats.loss} at epoch {epoch}")
+        evaluation, eval_seconds = None, None
+        if config.purpose == "full" or epoch == epochs:
+            start = time.perf_counter()
+            evaluation = model.evaluate(test)
+            model.sync()
+            eval_seconds = time.perf_counter() - start
+        point = {
+            "epoch": epoch,
+            "train_examples": len(order),
+            "train_loss": stats.loss,
+            "train_accuracy": stats.accuracy,
+            "test_loss": evaluation.loss if evaluation else None,
+            "test_accuracy": evaluation.accuracy if evaluation else None,
+            "train_seconds": train_seconds,
+            "eval_seconds": eval_seconds,
+            "examples_per_sec": len(order) / train_seconds,
+        }
+        curve.append(point)
+        _emit({"event": "epoch", "epochs": epochs, **point})
+
+    metrics = summarize(curve, n_train, n_test)
+    metrics["time_to_target"] = (
+        time_to_target(curve, spec.target_accuracy) if config.purpose == "full" else None
+    )
+    metrics["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    metrics["peak_device_memory_bytes"] = framework.peak_device_memory_bytes(config.device)
+    peak = framework.peak_gflops(config.device)
+    metrics["device_peak_gflops"] = peak["gflops"]
+    metrics["device_peak_method"] = peak["method"]
+    if metrics["steady_examples_per_sec"]:
+        achieved = spec.train_flops() * metrics["steady_examples_per_sec"] / 1e9
+        metrics["achieved_gflops"] = achieved
+        metrics["share_of_peak"] = achieved / peak["gflops"]
+    else:
+        metrics["achieved_gflops"] = metrics["share_of_peak"] = None
+    record["metrics"] = metrics
+    record["curve"] = curve
+    return finish("ok")
+
+
+def describe(framework: str) -> dict[str, Any]:
+    """What the parent needs to know of a framework it cannot import itself: its modes, and the
+    device kinds this environment cannot use, each with the framework's own reason."""
+    import impls
+    from bench.config import DEVICE_KINDS
+    from bench.contract import Unsupported
+
+    cls = impls.load_class(framework)
+    instance = cls(threads=1)  # importing and constructing it proves the install works
+    available, unavailable = instance.devices(), {}
+    for kind in DEVICE_KINDS:
+        if kind in available:
+            continue
+        try:
+            instance.device_name(kind)
+            unavailable[kind] = f"{framework} sees no {kind} in this environment"
+        except Unsupported as exc:
+            unavailable[kind] = str(exc)
+    return {"modes": list(cls.MODES), "unavailable": unavailable, "python": sys.executable}
+
+
+def describe_main(framework: str) -> int:
+    """``python -m bench.child --describe FW``: one JSON line, or one error line and exit 1."""
+    try:
+        print(json.dumps(describe(framework)))
+    except Exception as exc:  # noqa: BLE001 - an import/installation problem, reported in one line
+        print(
+            json.dumps(
+                {"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"}
+            )
+        )
+        return 1
+    return 0
+
+
+def child_main(argv: list[str]) -> int:
+    """Entry point of the child process: ``python -m bench.child CONFIG_JSON RESULTS LOG``."""
+    if argv and argv[0] == "--describe":
+        return describe_main(argv[1])
+    payload, results, log_path = json.loads(argv[0]), Path(argv[1]), argv[2]
+    schedule = payload.pop("_schedule", None)
+    config = RunConfig(**payload)
+    try:
+        record = run_one(config, results, log_path, schedule)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - any Python error fails this run, with its first line
+        traceback.print_exc()
+        first_line = (f"{type(exc).__name__}: {exc}".strip().splitlines() or ["error"])[0]
+        record = records.outcome_record(payload, "failed", first_line[:500], log_path=log_path)
+        records.write_record(results, record)
+    _emit({"event": "done", "status": record["status"], "reason": record["reason"],
+           "metrics": record["metrics"]})  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(sys.argv[1:]))
