@@ -237,7 +237,7 @@ class Matrix:
                                     repeat=repeat,
                                     input=input_,
                                     precision=precision,
-                                    loader_workers=self.loader_workers,
+                                    loader_workers=self.loader_workers if input_ == "native" else 0,
                                     purpose="full" if seed in full_seeds else "timing",
                                     timing_epochs=self.timing_epochs,
                                     data_dir=self.data_dir,

@@ -81,6 +81,7 @@ def make_record(
     purpose: str = "full",
     input: str = "device",
     precision: str = "fp32",
+    loader_workers: int = 0,
     machine: str | None = None,
     schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -106,6 +107,7 @@ def make_record(
         purpose=purpose,
         input=input,
         precision=precision,
+        loader_workers=loader_workers,
     )
     stamp = re.sub(r"\D", "", finished_at)
     record = records.base_record(
@@ -807,6 +809,28 @@ def test_summary_shows_device_input_and_the_input_pipeline_section_compares(tmp_
     out = report.render([tmp_path], tmp_path / "ALL.md", tmp_path / "figures", draw=False, summary_input=None)
     rows = parse_table(section(section(out.read_text(), "## Summary"), f"### {CPU}"))
     assert [r["setup"] for r in rows][1].endswith("native input") and len(rows) == 2
+
+
+def test_native_runs_with_loader_workers_pair_with_the_device_input_cell(tmp_path):
+    """The device path has no loader: native runs with 0 and with 2 workers both compare to it."""
+    write(
+        tmp_path,
+        *six_runs("torch"),
+        *six_runs("torch", seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4), input="native"),
+        *six_runs(
+            "torch",
+            seconds=(24.0, 24.4, 23.6, 24.2, 23.8, 24.8),
+            input="native",
+            loader_workers=2,
+            finished_at="2026-01-02T03:05:05Z",
+        ),
+    )
+    lines = parse_table(section(render(tmp_path), "## Input pipeline"))
+    assert [line["device input examples/s [interval]"] for line in lines] == [
+        "9,959 [9,677–10,169] 96.9% CI"
+    ] * 2
+    assert [line["native / device"][:5] for line in lines] == ["0.50×", "0.25×"]
+    assert lines[1]["setup"].endswith("2 loader workers")
 
 
 def test_sections_appear_only_with_records_for_them(tmp_path):

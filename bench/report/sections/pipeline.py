@@ -28,17 +28,23 @@ class Pair:
 
 
 def input_pairs(rows: Iterable[Row]) -> list[Pair]:
-    """Cells that have a native-input run, lined up with their device-input twin."""
-    pairs: dict[tuple[Any, ...], Pair] = {}
+    """Cells that have a native-input run, each lined up with its device-input twin (the same setup
+    but for the input and the loader's workers, which the device path does not have)."""
+    devices: dict[tuple[Any, ...], Row] = {}
+    natives: list[tuple[tuple[Any, ...], Row]] = []
     for row in rows:
         g = row.group
-        key = (g.device, g.machine, g.model, g.framework, g.mode, cells.setup_without(g.setup, "input"))
-        pair = pairs.setdefault(key, Pair(key))
+        base = (g.device, g.machine, g.model, g.framework, g.mode,
+                cells.setup_without(g.setup, "input", "loader_workers"))  # fmt: skip
         if cells.setup_value(g.setup, "input") == "native":
-            pair.native = row
+            natives.append((base, row))
         else:
-            pair.device = row
-    found = [p for p in pairs.values() if p.native is not None and p.native.throughput is not None]
+            devices.setdefault(base, row)
+    found = [
+        Pair((*base[:5], cells.setup_without(row.group.setup, "input")), devices.get(base), row)
+        for base, row in natives
+        if row.throughput is not None
+    ]
     return sorted(
         found, key=lambda p: (cells.where_rank(p.key[:2]), *p.key[2:5], cells.setup_order(p.key[5]))
     )
