@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -231,6 +232,7 @@ def describe_main(framework: str) -> int:
 
 def child_main(argv: list[str]) -> int:
     """Entry point of the child process: ``python -m bench.child CONFIG_JSON RESULTS LOG``."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited as ignored
     if argv and argv[0] == "--describe":
         return describe_main(argv[1])
     payload, results, log_path = json.loads(argv[0]), Path(argv[1]), argv[2]

@@ -185,6 +185,9 @@ def run_matrix(
     if progress is not None:
         progress.start(len(configs))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C must stop the matrix cleanly even when SIGINT was inherited as ignored (a shell starts
+    # background jobs that way, and Python then installs no KeyboardInterrupt handler of its own).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ["PYTHONPATH"] = _pythonpath()  # children in other environments import this harness
     try:
         for index, config in enumerate(configs):
@@ -216,6 +219,7 @@ def run_matrix(
         raise RunInterrupted(f"{len(outcomes)} of {len(configs)} runs finished") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if progress is not None:
             progress.stop()
     return outcomes
