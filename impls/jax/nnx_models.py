@@ -27,7 +27,10 @@ import optax
 from flax import nnx
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
-from bench.specs import Conv, ModelSpec
+from bench.layouts import flatten_shapes
+from bench.layouts import from_channels_last as from_flax
+from bench.layouts import to_channels_last as to_flax
+from bench.specs import ModelSpec
 
 
 class LeNet(nnx.Module):
@@ -62,49 +65,6 @@ class MLP(nnx.Module):
 
 
 BUILDERS = {"lenet": LeNet, "mlp": MLP}  # attribute names are the canonical layer names
-
-
-def flatten_shapes(spec: ModelSpec) -> dict[str, tuple[int, int, int]]:
-    """Return {dense layer name: (C, H, W)} for every dense layer that follows a conv layer."""
-    shapes: dict[str, tuple[int, int, int]] = {}
-    channels, height, width = 1, 28, 28
-    previous = None
-    for layer in spec.layers:
-        if isinstance(layer, Conv):  # each conv is followed by 2x2 pooling, hence // 2
-            height = (height + 2 * layer.padding - layer.kernel + 1) // 2
-            width = (width + 2 * layer.padding - layer.kernel + 1) // 2
-            channels = layer.out_channels
-        elif isinstance(previous, Conv):
-            assert layer.in_features == channels * height * width, (layer, channels, height, width)
-            shapes[layer.name] = (channels, height, width)
-        previous = layer
-    return shapes
-
-
-def to_flax(value: np.ndarray, chw: tuple[int, int, int] | None) -> np.ndarray:
-    """Translate one canonical weight to Flax's layout."""
-    if value.ndim == 4:  # conv O x I x H x W -> H x W x I x O
-        return value.transpose(2, 3, 1, 0)
-    if value.ndim == 2:  # dense out x in -> in x out
-        if chw is not None:  # in = C*H*W -> H*W*C, the flatten order of an NHWC map
-            out = value.shape[0]
-            value = value.reshape(out, *chw).transpose(0, 2, 3, 1).reshape(out, -1)
-        return value.T
-    return value
-
-
-def from_flax(value: np.ndarray, chw: tuple[int, int, int] | None) -> np.ndarray:
-    """Translate one Flax weight back to the canonical layout (the inverse of ``to_flax``)."""
-    if value.ndim == 4:  # H x W x I x O -> O x I x H x W
-        return value.transpose(3, 2, 0, 1)
-    if value.ndim == 2:  # in x out -> out x in
-        value = value.T
-        if chw is not None:  # H*W*C -> C*H*W
-            c, h, w = chw
-            out = value.shape[0]
-            value = value.reshape(out, h, w, c).transpose(0, 3, 1, 2).reshape(out, -1)
-        return value
-    return value
 
 
 @dataclass(frozen=True)

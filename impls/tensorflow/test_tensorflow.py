@@ -13,9 +13,11 @@ from tensorflow.python.eager import context
 from bench import reference
 from bench.contract import NativeSource, Unsupported
 from bench.data import Dataset
+from bench.layouts import flatten_shapes
+from bench.layouts import from_channels_last as from_keras
+from bench.layouts import to_channels_last as to_keras
 from bench.specs import LENET, MLP
 from impls.tensorflow import KerasFramework, KerasModel, no_gpu
-from impls.tensorflow.models import flatten_shapes, from_keras, to_keras
 
 
 @pytest.fixture(scope="module")

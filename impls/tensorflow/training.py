@@ -16,8 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.layouts import flatten_shapes
+from bench.layouts import from_channels_last as from_keras
+from bench.layouts import to_channels_last as to_keras
 from bench.specs import ModelSpec
-from impls.tensorflow.models import BUILDERS, flatten_shapes, from_keras, to_keras
+from impls.tensorflow.models import BUILDERS
 from impls.tensorflow.native import NativePipeline
 
 TF_DEVICES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
