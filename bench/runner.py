@@ -191,7 +191,8 @@ def run_matrix(
     os.environ["PYTHONPATH"] = _pythonpath()  # children in other environments import this harness
     try:
         for index, config in enumerate(configs):
-            if config.key(dataset.sha256, machines[config.device]) in done_keys:
+            key = config.key(dataset.sha256, machines[config.device])
+            if key in done_keys:
                 outcomes.append(Outcome(config, "resumed", "an ok record with this configuration exists"))
                 if progress is not None:
                     progress.run_finished(config, outcomes[-1])
@@ -202,7 +203,6 @@ def run_matrix(
             schedule = {"order": order, "index": index, "total": len(configs)}
             reason = matrix.unavailable.get(config.framework, {}).get(config.device)
             if reason:  # known from the framework's own environment: no process needed to skip it
-                key = config.key(dataset.sha256, machines[config.device])
                 record = records.outcome_record(config.to_dict(), "skipped", reason, config_key=key)
                 record["schedule"] = schedule
                 records.write_record(results, record)
