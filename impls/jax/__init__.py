@@ -79,6 +79,15 @@ def _import_jax(threads: int) -> tuple[ModuleType, dict[str, str]]:
     return nnx_models, dict(_import_env)
 
 
+def _grain_version() -> str:
+    """grain's version, or why it is absent (only the native input needs it)."""
+    try:
+        import grain
+    except ImportError:
+        return "not installed (only --input native needs it)"
+    return grain.__version__
+
+
 class FlaxFramework:
     """JAX + Flax NNX behind the common contract."""
 
@@ -98,7 +107,6 @@ class FlaxFramework:
     def versions(self) -> dict[str, str]:
         """Framework and library versions (and the CUDA plugin, when installed)."""
         import flax
-        import grain
         import jaxlib
         import numpy as np
         import optax
@@ -108,7 +116,7 @@ class FlaxFramework:
             "jaxlib": jaxlib.__version__,
             "flax": flax.__version__,
             "optax": optax.__version__,
-            "grain": grain.__version__,
+            "grain": _grain_version(),
             "numpy": np.__version__,
         }
         versions["cuda_plugin"] = _cuda_plugin() or "n/a"

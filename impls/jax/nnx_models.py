@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import grain
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
 from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_flax
 from bench.layouts import to_channels_last as to_flax
@@ -73,39 +72,6 @@ class DeviceData:
 
     images: jax.Array
     labels: jax.Array
-
-
-class GrainInput:
-    """A grain input pipeline over one verified split, in the harness's order.
-
-    Per epoch: ``grain.MapDataset.source(order)`` (the epoch's example indices, in the harness's
-    order; grain shuffles nothing) ``.batch(batch_size)`` (the last batch keeps the remainder)
-    ``.map(gather, uint8 -> float32 / 255, NHWC)`` on whole index batches (one vectorised numpy
-    gather per batch, not one Python call per example), then ``.to_iter_dataset(ReadOptions)``.
-    ``source.workers`` is grain's ``ReadOptions.num_threads``: 0 reads in the training thread
-    (grain's advice for data already in memory), N > 0 uses N reader threads with a prefetch
-    buffer. grain's multi-process ``mp_prefetch`` is not used: it would pickle the 47 MB of images
-    into every worker process for a numpy gather that takes microseconds.
-    """
-
-    def __init__(self, source: NativeSource) -> None:
-        self.images = np.asarray(source.images, dtype=np.uint8)  # N x 28 x 28
-        self.labels = np.asarray(source.labels, dtype=np.int32)  # what the model consumes
-        self.workers = int(source.workers)
-
-    def _load(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = self.images[index].astype(np.float32) / np.float32(255.0)  # exactly Dataset.as_float's
-        return x.reshape(-1, 28, 28, 1), self.labels[index]
-
-    def epoch(self, order: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The epoch's batches: (float32 B x 28 x 28 x 1, int32 B), host numpy."""
-        dataset = (
-            grain.MapDataset.source(np.asarray(order, dtype=np.int64))
-            .batch(batch_size, drop_remainder=False)
-            .map(self._load)
-        )
-        options = grain.ReadOptions(num_threads=self.workers, prefetch_buffer_size=2 * max(self.workers, 1))
-        return iter(dataset.to_iter_dataset(options))
 
 
 def _loss_and_logits(graphdef: nnx.GraphDef, params: nnx.State, x: jax.Array, y: jax.Array):
@@ -211,12 +177,20 @@ class FlaxModel:
             jax.device_put(nhwc, self.device), jax.device_put(np.asarray(labels, np.int32), self.device)
         )
 
-    def native_input(self, source: NativeSource) -> GrainInput:
-        """The grain pipeline over the verified arrays (see ``GrainInput``)."""
+    def native_input(self, source: NativeSource) -> Any:
+        """The grain pipeline over the verified arrays (``impls.jax.native.GrainInput``); grain is
+        imported here, so an environment without it still trains from device-resident data."""
+        try:
+            from impls.jax.native import GrainInput
+        except ImportError as exc:
+            raise Unsupported(
+                f"the native input needs grain, which is not installed here ({exc}); "
+                "pip install grain (version in impls/jax/requirements.txt) or carry its wheel"
+            ) from exc
         return GrainInput(source)
 
     def native_batches(
-        self, data: GrainInput, order: np.ndarray, batch_size: int
+        self, data: Any, order: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, in the
         canonical layout (NHWC -> N x 1 x 28 x 28, labels int64)."""
@@ -229,11 +203,11 @@ class FlaxModel:
         return jax.device_put((np.float32(0.0), np.int32(0)), self.device)
 
     def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
-        """Plain SGD over the batches given by ``order``: from ``put``'s arrays or a ``GrainInput``."""
+        """Plain SGD over the batches given by ``order``: from ``put``'s arrays or the grain pipeline."""
         n = len(order)
         self.opt_state.hyperparams["learning_rate"] = jax.device_put(np.float32(lr), self.device)
         params, opt_state, acc = self.params, self.opt_state, self._zero_acc()
-        if isinstance(data, GrainInput):
+        if not isinstance(data, DeviceData):  # native_input's pipeline
             for x, y in data.epoch(order, batch_size):  # host batches, copied to the device
                 x, y = jax.device_put((x, y), self.device)
                 params, opt_state, acc = self._batch_step(params, opt_state, acc, x, y)

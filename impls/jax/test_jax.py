@@ -163,3 +163,22 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
         assert epoch_seconds >= times[-1] - times[0] > 0  # the clock brackets the epoch's steps
     trained = np.asarray(jax.device_get(calls[-1][2].fc1.kernel[...]))
     assert not np.allclose(trained, weights["fc1.weight"].T)  # SGD moved the weights
+
+
+def test_without_grain_device_input_trains_and_native_input_names_the_fix(framework, monkeypatch):
+    """The lent GPU machine has JAX but no grain: everything but --input native must still work."""
+    import sys
+
+    from bench.contract import NativeSource
+
+    monkeypatch.setitem(sys.modules, "grain", None)  # "import grain" now raises ImportError
+    monkeypatch.delitem(sys.modules, "impls.jax.native", raising=False)
+    assert framework.versions()["grain"].startswith("not installed")
+    model = framework.build(MLP, "cpu", "jit")
+    model.set_weights(MLP.initial_weights(0))
+    images, labels = data()
+    stats = model.train_epoch(model.put(images, labels), np.arange(40), batch_size=16, lr=MLP.lr)
+    assert np.isfinite(stats.loss)
+    source = NativeSource(images=images, labels=labels, data_dir=None, split="train", workers=0)
+    with pytest.raises(Unsupported, match=r"needs grain, which is not installed here .*pip install grain"):
+        model.native_input(source)
