@@ -1,4 +1,4 @@
-"""LeNet-5 and the MLP in PyTorch: idiomatic ``nn.Module`` code in three modes.
+"""LeNet-5 and the MLP in PyTorch: idiomatic ``nn.Module`` code in four modes.
 
 ``eager``   the textbook loop: data resident on the device, the harness's permutation uploaded once
             and sliced on the device, ``zero_grad``/forward/``cross_entropy``/``backward``/``step``;
@@ -9,6 +9,10 @@
 ``graph``   the whole SGD step (forward, loss, backward, update) captured in one CUDA graph per batch
             shape (the full batch and the epoch's last, smaller one) and replayed per batch, with the
             batch gathered into the graph's static input buffers on the device (CUDA only).
+``epoch-graph`` the whole epoch captured in one CUDA graph (every step's gather from the resident
+            data by a static order tensor, forward, loss, backward, update, and the epoch's sums),
+            replayed once per epoch: no Python and no launch per step (CUDA only, device input only).
+            torch's counterpart of JAX's ``scan``.
 
 Loss and predictions of every step go into preallocated device buffers and are reduced once per
 epoch: no host sync inside the epoch. ``--input native`` feeds ``train_epoch`` from torchvision's
@@ -33,9 +37,21 @@ import torch
 
 from bench.contract import Unsupported, check_mode, check_precision, time_peak_matmul
 from bench.specs import ModelSpec
-from impls.torch.training import COMPILED_STEP, TorchModel, optimizer_description
+from impls.torch.training import COMPILED_STEP, GRAPH_MODES, TorchModel, optimizer_description
 
 __all__ = ["TorchFramework", "TorchModel", "set_precision", "tf32_enabled"]
+
+
+# What each CUDA-graph mode captures, as recorded in settings().
+CUDA_GRAPH = {
+    "graph": "whole SGD step per batch shape (full and last batch), replayed per batch; evaluation eager",
+    "epoch-graph": (
+        "the whole epoch in one graph (each step's gather from the resident data, forward, loss, "
+        "backward, update, and the epoch's loss and accuracy sums), replayed once per epoch after the "
+        "epoch's order is copied in; captured again for a new data set, epoch length, batch size or "
+        "lr; evaluation eager"
+    ),
+}
 
 
 def set_precision(precision: str) -> None:
@@ -55,7 +71,7 @@ class TorchFramework:
     """PyTorch behind the common contract."""
 
     NAME: ClassVar[str] = "torch"
-    MODES: ClassVar[tuple[str, ...]] = ("eager", "compile", "graph")
+    MODES: ClassVar[tuple[str, ...]] = ("eager", "compile", "graph", "epoch-graph")
 
     def __init__(self, threads: int) -> None:
         torch.set_num_threads(threads)
@@ -128,11 +144,7 @@ class TorchFramework:
             "mode": mode,
             "optimizer": optimizer_description(device, mode),
             "compiled": COMPILED_STEP if mode == "compile" else "nothing",
-            "cuda_graph": (
-                "whole SGD step per batch shape (full and last batch), replayed per batch; evaluation eager"
-                if mode == "graph"
-                else "none"
-            ),
+            "cuda_graph": CUDA_GRAPH.get(mode, "none"),
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
         }
@@ -145,9 +157,9 @@ class TorchFramework:
         check_mode(self, mode)
         check_precision(precision, device)
         dev = self._torch_device(device)
-        if mode == "graph" and dev.type != "cuda":
+        if mode in GRAPH_MODES and dev.type != "cuda":
             raise Unsupported(
-                "graph mode captures CUDA graphs and needs a CUDA GPU; run it with --devices gpu "
+                f"{mode} mode captures CUDA graphs and needs a CUDA GPU; run it with --devices gpu "
                 "on a machine with one"
             )
         if mode == "compile" and dev.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):

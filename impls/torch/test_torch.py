@@ -153,16 +153,25 @@ def test_layers_are_named_as_the_canonical_weights(spec):
     assert shapes == spec.weight_shapes()
 
 
-def test_graph_mode_on_cpu_is_skipped_with_the_reason(framework):
-    assert framework.MODES == ("eager", "compile", "graph")
-    with pytest.raises(Unsupported, match=r"graph mode captures CUDA graphs and needs a CUDA GPU"):
-        framework.build(MLP, "cpu", "graph")
+@pytest.mark.parametrize("mode", ["graph", "epoch-graph"])
+def test_graph_modes_on_cpu_are_skipped_with_the_reason(framework, mode):
+    assert framework.MODES == ("eager", "compile", "graph", "epoch-graph")
+    with pytest.raises(Unsupported, match=rf"^{mode} mode captures CUDA graphs and needs a CUDA GPU"):
+        framework.build(MLP, "cpu", mode)
 
 
-def test_graph_mode_without_cuda_names_the_missing_gpu(framework, monkeypatch):
+@pytest.mark.parametrize("mode", ["graph", "epoch-graph"])
+def test_graph_modes_without_cuda_name_the_missing_gpu(framework, monkeypatch, mode):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(Unsupported, match=r"no CUDA GPU visible"):
-        framework.build(MLP, "gpu", "graph")
+        framework.build(MLP, "gpu", mode)
+
+
+def test_epoch_graph_refuses_a_native_loader_with_the_fix(fashion):
+    model = TorchModel(MLP, torch.device("cpu"), "epoch-graph")
+    source = NativeSource(fashion.train_images[:8], fashion.train_labels[:8], fashion.source, "train", 0)
+    with pytest.raises(Unsupported, match=r"use --input device, or mode graph"):
+        model.native_input(source)
 
 
 def test_compile_on_cpu_without_a_compiler_is_unsupported(framework, monkeypatch):
@@ -177,6 +186,9 @@ def test_settings_record_what_each_mode_runs(framework):
     assert framework.settings("gpu", "eager")["optimizer"] == "torch.optim.SGD(fused=True)"
     assert "foreach" in framework.settings("cpu", "eager")["optimizer"]
     assert "whole SGD step" in framework.settings("gpu", "graph")["cuda_graph"]
+    assert "replayed once per epoch" in framework.settings("gpu", "epoch-graph")["cuda_graph"]
+    assert "lr baked in" in framework.settings("gpu", "epoch-graph")["optimizer"]
+    assert framework.settings("gpu", "eager")["cuda_graph"] == "none"
 
 
 def train_a_few_steps(framework, spec, mode, lr_schedule, seed=3):
@@ -459,6 +471,58 @@ def test_graph_mode_bookkeeping_matches_eager(spec, monkeypatch):
             assert sorted(model.graphs) == [16, 32]
             assert len(fake_capture.captures) == 4  # two shapes, captured again for the new lr
     (eager_stats, eager_weights), (graph_stats, graph_weights) = results["eager"], results["graph"]
+    assert graph_stats == eager_stats
+    for name in eager_weights:
+        np.testing.assert_array_equal(graph_weights[name], eager_weights[name], err_msg=name)
+
+
+class FakeEpochGraph:
+    """Stands in for torch.cuda.CUDAGraph in epoch-graph mode: replay re-runs the captured epoch body
+    on the static order and buffers and writes the static sums, which is what the real replay does."""
+
+    model = None  # set by the test
+
+    def replay(self):
+        model = self.model
+        captured = model.epoch_graph
+        assert captured.graph is self
+        batch_size = captured.key[3]
+        loss_sum, correct = model._epoch_steps(*captured.data, captured.order, batch_size, *captured.buffers)
+        captured.loss_sum.copy_(loss_sum)
+        captured.correct.copy_(correct)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_epoch_graph_bookkeeping_matches_eager(spec, monkeypatch):
+    """epoch-graph around the CUDA calls: warm-up leaves the weights as set, the epoch's order is
+    copied into the static order before each replay, the static sums give the epoch's loss and
+    accuracy, and a new lr or a new data set captures again (a same-key epoch does not). The CUDA
+    calls themselves (capture legality, replay) can only be checked on a GPU."""
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: fake_stream_context())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeEpochGraph)
+    monkeypatch.setattr(torch.cuda, "graph", fake_capture)
+    monkeypatch.setattr(fake_capture, "captures", [])
+
+    images, labels = random_batch(80, seed=5)
+    results = {}
+    for mode in ("eager", "epoch-graph"):
+        model = TorchModel(spec, torch.device("cpu"), mode)
+        monkeypatch.setattr(FakeEpochGraph, "model", model)
+        monkeypatch.setattr(FakeGraph, "model", model)  # fake_capture restores this model's weights
+        model.set_weights(spec.initial_weights(seed=7))
+        data, other = model.put(images, labels), model.put(images[:48], labels[:48])
+        stats = [
+            model.train_epoch(data, np.random.default_rng(e).permutation(80), batch_size=32, lr=lr)
+            for e, lr in enumerate([spec.lr, spec.lr, spec.lr / 2])
+        ]
+        stats.append(model.train_epoch(other, np.arange(48)[::-1].copy(), batch_size=32, lr=spec.lr / 2))
+        results[mode] = (stats, model.get_weights())
+        if mode == "epoch-graph":
+            assert len(fake_capture.captures) == 3  # first epoch, the new lr, the new data set
+            assert model.epoch_graph.key[2:] == (48, 32, spec.lr / 2)
+    (eager_stats, eager_weights), (graph_stats, graph_weights) = results["eager"], results["epoch-graph"]
     assert graph_stats == eager_stats
     for name in eager_weights:
         np.testing.assert_array_equal(graph_weights[name], eager_weights[name], err_msg=name)

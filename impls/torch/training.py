@@ -1,9 +1,11 @@
-"""``TorchModel``: one network on one device, trained with plain SGD in a mode (eager, compile, graph).
+"""``TorchModel``: one network on one device, trained with plain SGD in a mode (eager, compile,
+graph, epoch-graph).
 
-Holds the training step and its optimizer, the ``torch.compile`` wrapping, the CUDA-graph capture
-and replay, the epoch loop over device-resident data or a ``NativeData`` loader, evaluation, logits
-and ``sync``. Loss and predictions of every step go into preallocated device buffers and are reduced
-once per epoch: no host sync inside the epoch.
+Holds the training step and its optimizer, the ``torch.compile`` wrapping, the CUDA-graph captures
+(one step per batch shape, or a whole epoch) and their replay, the epoch loop over device-resident
+data or a ``NativeData`` loader, evaluation, logits and ``sync``. Loss and predictions of every
+step go into preallocated device buffers and are reduced once per epoch: no host sync inside the
+epoch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
 from bench.specs import ModelSpec
 from impls.torch.models import BUILDERS
 from impls.torch.native import NativeData, fashion_mnist
@@ -31,6 +33,7 @@ COMPILED_STEP = (
     "zero_grad(set_to_none=True) runs outside; one compile per batch shape; evaluation compiled too"
 )
 GRAPH_WARMUP_STEPS = 3  # eager steps on a side stream before capture, as torch's CUDA-graph docs require
+GRAPH_MODES = ("graph", "epoch-graph")  # the modes that capture CUDA graphs (CUDA only)
 
 
 def sgd_optimizer(params: Any, device: torch.device, mode: str, lr: float) -> torch.optim.SGD:
@@ -52,7 +55,7 @@ def optimizer_description(device: str, mode: str) -> str:
         return "torch.optim.SGD(foreach=True, lr=0-d tensor), traced and compiled by Inductor"
     if device == "gpu" and mode == "eager":
         return "torch.optim.SGD(fused=True)"
-    if mode == "graph":
+    if mode in GRAPH_MODES:
         return "torch.optim.SGD(foreach=True), captured in the CUDA graph with lr baked in"
     return "torch.optim.SGD(foreach=True)"
 
@@ -68,6 +71,21 @@ class CapturedStep:
     predictions: torch.Tensor
 
 
+@dataclass
+class CapturedEpoch:
+    """One CUDA graph of a whole epoch over device-resident data: every step's gather, forward, loss,
+    backward and update, and the epoch's loss and accuracy sums. Replayed once per epoch after the
+    epoch's order is copied into ``order``."""
+
+    key: tuple[int, int, int, int, float]  # (images ptr, labels ptr, examples, batch size, lr)
+    graph: Any  # torch.cuda.CUDAGraph
+    data: tuple[torch.Tensor, torch.Tensor]  # the resident data the graph reads: kept alive with it
+    order: torch.Tensor  # static input: the epoch's permutation of the examples
+    loss_sum: torch.Tensor  # static outputs: sum of per-example losses, number correct
+    correct: torch.Tensor
+    buffers: tuple[torch.Tensor, ...]  # the graph's intermediate buffers, kept alive with it
+
+
 class TorchModel:
     """A PyTorch model on one device, trained with plain SGD in one of the modes."""
 
@@ -81,6 +99,7 @@ class TorchModel:
         self.params = dict(self.net.named_parameters())
         self.graphs: dict[int, CapturedStep] = {}
         self.graph_lr: float | None = None
+        self.epoch_graph: CapturedEpoch | None = None
         if mode == "compile":
             # lr as a 0-d tensor on the device: a new lr is an in-place fill, never a recompile.
             self.lr = torch.tensor(spec.lr, dtype=torch.float32, device=device)
@@ -111,6 +130,11 @@ class TorchModel:
     def native_input(self, source: NativeSource) -> NativeData:
         """torchvision's FashionMNIST over the verified arrays, read through a DataLoader with
         ``source.workers`` workers (pinned host memory when training on CUDA)."""
+        if self.mode == "epoch-graph":
+            raise Unsupported(
+                "epoch-graph mode captures the whole epoch, gather included, over device-resident "
+                "data; a host DataLoader cannot be inside a CUDA graph (use --input device, or mode graph)"
+            )
         return NativeData(fashion_mnist(source), source.workers, pin_memory=self.device.type == "cuda")
 
     def native_batches(
@@ -151,25 +175,99 @@ class TorchModel:
         """
         images = torch.zeros((size, 1, 28, 28), device=self.device)
         labels = torch.zeros((size,), dtype=torch.int64, device=self.device)
-        saved = [p.detach().clone() for p in self.params.values()]
         side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(GRAPH_WARMUP_STEPS):
-                self.optimizer.zero_grad(set_to_none=True)
-                self._train_step(images, labels)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        with torch.no_grad():
-            for param, value in zip(self.params.values(), saved, strict=True):
-                param.copy_(value)
+        self._warm_up(side, [(images, labels)])
         graph = torch.cuda.CUDAGraph()
-        self.optimizer.zero_grad(set_to_none=True)
         # Captured on the warm-up stream, whose cuBLAS/cuDNN handles and workspaces the warm-up has
         # created (what make_graphed_callables does); entering synchronises the device first, so
-        # the restore above has landed.
+        # the restore in the warm-up has landed.
         with torch.cuda.graph(graph, stream=side):
             loss, predictions = self._train_step(images, labels)
         return CapturedStep(graph, images, labels, loss, predictions)
+
+    def _warm_up(self, side: Any, steps: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Eager steps on the side stream (lazy cuBLAS/cuDNN/autograd set-up happens outside the
+        capture), the weights restored afterwards; leaves the grads None for the capture."""
+        saved = [p.detach().clone() for p in self.params.values()]
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for images, labels in steps:
+                for _ in range(GRAPH_WARMUP_STEPS):
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self._train_step(images, labels)
+            with torch.no_grad():
+                for param, value in zip(self.params.values(), saved, strict=True):
+                    param.copy_(value)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _capture_epoch(self, images: torch.Tensor, labels: torch.Tensor, n: int, batch_size: int,
+                       lr: float) -> CapturedEpoch:  # fmt: skip
+        """Capture a whole epoch of ``n`` examples in batches of ``batch_size`` as one CUDA graph.
+
+        The order is a static index tensor; each step gathers its batch from the resident data by a
+        view of it, trains, and writes its loss and predictions into buffers the graph reduces at the
+        end. Allocations made while capturing come from the graph's private pool and are reused
+        inside it, so memory stays that of about one step.
+        """
+        order = torch.zeros(n, dtype=torch.int64, device=self.device)  # index 0: valid for warm-up
+        n_batches = -(-n // batch_size)
+        last = n - batch_size * (n_batches - 1)
+        sizes = torch.full((n_batches,), float(batch_size), device=self.device)
+        sizes[-1] = last
+        losses = torch.empty(n_batches, device=self.device)
+        predictions = torch.empty(n, dtype=torch.int64, device=self.device)
+        shapes = sorted({batch_size, last})
+        side = torch.cuda.Stream(self.device)
+        warm_up = [(images.index_select(0, order[:s]), labels.index_select(0, order[:s])) for s in shapes]
+        self._warm_up(side, warm_up)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            loss_sum, correct = self._epoch_steps(
+                images, labels, order, batch_size, sizes, losses, predictions
+            )
+        key = (images.data_ptr(), labels.data_ptr(), n, batch_size, lr)
+        buffers = (sizes, losses, predictions)
+        return CapturedEpoch(key, graph, (images, labels), order, loss_sum, correct, buffers)
+
+    def _epoch_steps(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        order: torch.Tensor,
+        batch_size: int,
+        sizes: torch.Tensor,
+        losses: torch.Tensor,
+        predictions: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The body epoch-graph mode captures: every step of the epoch in ``order``, then the sums of
+        the per-example losses and of the correct predictions (0-d device tensors)."""
+        for step, start in enumerate(range(0, len(order), batch_size)):
+            batch = order[start : start + batch_size]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss, batch_predictions = self._train_step(
+                torch.index_select(images, 0, batch), torch.index_select(labels, 0, batch)
+            )
+            losses[step] = loss
+            predictions[start : start + batch_size] = batch_predictions
+        correct = (predictions == torch.index_select(labels, 0, order)).sum()
+        return (losses * sizes).sum(), correct
+
+    def _train_epoch_graph(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
+        """epoch-graph mode: copy the order in, replay the epoch's graph, read the two sums."""
+        if isinstance(data, NativeData):
+            raise Unsupported("epoch-graph mode needs device-resident data (put), not a loader")
+        images, labels = data
+        n = len(order)
+        key = (images.data_ptr(), labels.data_ptr(), n, batch_size, lr)
+        if self.epoch_graph is None or self.epoch_graph.key != key:
+            self.epoch_graph = None  # free the old graph's pool before capturing the new one
+            self.epoch_graph = self._capture_epoch(images, labels, n, batch_size, lr)
+        captured = self.epoch_graph
+        self.net.train()
+        captured.order.copy_(torch.from_numpy(np.asarray(order, dtype=np.int64)))
+        captured.graph.replay()
+        return EpochStats(loss=captured.loss_sum.item() / n, accuracy=captured.correct.item() / n)
 
     def _graph(self, size: int) -> CapturedStep:
         if size not in self.graphs:
@@ -179,6 +277,9 @@ class TorchModel:
     def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
         """Plain SGD over the batches ``order[i:i + batch_size]``, from ``put``'s device tensors or a
         ``NativeData`` loader; one host sync, at the end of the epoch."""
+        if self.mode == "epoch-graph":
+            self._set_lr(lr)
+            return self._train_epoch_graph(data, order, batch_size, lr)
         n = len(order)
         n_batches = -(-n // batch_size)
         self._set_lr(lr)
