@@ -75,7 +75,17 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--data-dir", help="directory with the four Fashion-MNIST *-ubyte.gz files")
     run.add_argument("--results", default="results", help="results directory (default: results)")
     run.add_argument("--resume", action="store_true", help="skip runs that already have an ok record")
+    run.add_argument(
+        "--missing",
+        default="error",
+        help="a framework that does not load in its interpreter: error (default: stop, naming the fix) "
+        "or skip (record its runs as skipped, saying what is missing and what to install)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+MISSING_CHOICES = ("error", "skip")
+UNLOADED_MODE = "unloaded"  # the mode of the skipped records of a framework that does not load
 
 
 def _seed_text(seeds: tuple[int, ...]) -> str:
@@ -146,14 +156,24 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         None if args.accuracy_seeds == "all" else _non_negative_int(args.accuracy_seeds, "accuracy-seeds")
     )
     timing_epochs = cfg.positive_int(args.timing_epochs, "timing-epochs")
+    missing = cfg.parse_choices(args.missing, "missing", MISSING_CHOICES)[0]
     modes, unavailable = {}, {}
     for framework in frameworks:
-        described = describe(framework, pythons.get(framework, sys.executable))
-        modes[framework] = tuple(resolve_modes(requested, framework, tuple(described["modes"])))
+        try:
+            described = describe(framework, pythons.get(framework, sys.executable))
+        except runner.FrameworkMissing as exc:
+            if missing == "error":
+                raise
+            # Its modes cannot be read without importing it: one placeholder mode, every device skipped.
+            described = {"modes": [UNLOADED_MODE], "unavailable": {d: exc.skip_reason(d) for d in devices}}
+            requested_here = [UNLOADED_MODE]
+        else:
+            requested_here = requested
+        modes[framework] = tuple(resolve_modes(requested_here, framework, tuple(described["modes"])))
         unavailable[framework] = dict(described.get("unavailable") or {})
-    unknown = [
-        m for m in requested if m not in ("all", "default") and not any(m in v for v in modes.values())
-    ]
+    loaded = [v for v in modes.values() if v != (UNLOADED_MODE,)]
+    named = [m for m in requested if m not in ("all", "default")]
+    unknown = [m for m in named if loaded and not any(m in v for v in loaded)]
     if unknown:
         raise cfg.UsageError(f"unknown mode {unknown[0]!r} for {', '.join(frameworks)}")
     threads = cfg.parse_int_list(args.threads, "threads") if args.threads else [cfg.default_threads()]

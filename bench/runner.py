@@ -136,10 +136,33 @@ def _run_child(
     return Outcome(config, "failed", reason)
 
 
+class FrameworkMissing(UsageError):
+    """A framework that does not load in the interpreter meant to run it (one line naming the fix)."""
+
+    def __init__(self, framework: str, python: str, error: str) -> None:
+        import impls
+
+        self.framework, self.python, self.error = framework, python, error
+        super().__init__(
+            f"{framework} does not load in {python} ({error}); run it through `nox -s bench` "
+            f"or `pip install -r {impls.requirements_file(framework)}` in that environment"
+        )
+
+    def skip_reason(self, device: str) -> str:
+        """What a record of this framework on ``device`` says when ``--missing skip`` records it:
+        what is missing, and what a user with network access installs."""
+        import impls
+
+        path = impls.requirements_file(self.framework, gpu=device == "gpu")
+        return (
+            f"{self.framework} is not installed in {self.python} ({self.error}); with network access: "
+            f"pip install -r {path.relative_to(records.REPO_ROOT)} ({' '.join(impls.pins(path))})"
+        )
+
+
 def describe_framework(framework: str, python: str = sys.executable) -> dict[str, Any]:
-    """Ask ``python`` (the framework's own environment) for the framework's modes; UsageError in one
-    line naming the fix when it is not installed there."""
-    import impls
+    """Ask ``python`` (the framework's own environment) for the framework's modes; FrameworkMissing
+    (a UsageError, one line naming the fix) when it is not installed there."""
 
     try:
         command = [python, "-m", CHILD_ENTRY, "--describe", framework]
@@ -149,10 +172,7 @@ def describe_framework(framework: str, python: str = sys.executable) -> dict[str
     except (OSError, subprocess.SubprocessError, json.JSONDecodeError, IndexError) as exc:
         answer = {"error": f"{python} could not be run ({exc})"}
     if "error" in answer:
-        raise UsageError(
-            f"{framework} does not load in {python} ({answer['error']}); run it through `nox -s bench` "
-            f"or `pip install -r {impls.requirements_file(framework)}` in that environment"
-        )
+        raise FrameworkMissing(framework, python, answer["error"])
     return answer
 
 

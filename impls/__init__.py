@@ -49,8 +49,17 @@ def load_class(name: str) -> type:
     return cls
 
 
-def requirements_file(name: str) -> Path:
-    """Return the pin file of a registered framework (``impls/<folder>/requirements.txt``)."""
+def requirements_file(name: str, gpu: bool = False) -> Path:
+    """Return the pin file of a registered framework: ``impls/<folder>/requirements.txt``, or with
+    ``gpu`` its ``requirements-gpu.txt`` where the folder has one (the CUDA build's pins)."""
     module_name = registry()[check_name(name)].partition(":")[0]
     folder = Path(__file__).resolve().parent.parent.joinpath(*module_name.split("."))
+    if gpu and (folder / "requirements-gpu.txt").is_file():
+        return folder / "requirements-gpu.txt"
     return folder / "requirements.txt"
+
+
+def pins(path: Path) -> list[str]:
+    """The requirement lines of a pin file, comments and blank lines left out."""
+    lines = (line.partition("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]

@@ -69,6 +69,7 @@ def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedPr
             "--accuracy-seeds must be a non-negative integer",
         ),
         (["--framework", "numpy", "--python", "numpy"], "--python needs FW=PATH, got 'numpy'"),
+        (["--framework", "numpy", "--missing", "maybe"], "unknown missing 'maybe'; choose one of: error"),
         (["--framework", "numpy", "--python", "torch=/x"], "--python names 'torch', which is not among"),
         (
             ["--framework", "numpy", "--python", "numpy=/no/such/python"],
@@ -93,6 +94,32 @@ def test_framework_not_installed_names_the_fix(tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert "mxnet does not load in" in line and "ModuleNotFoundError" in line and "nox -s bench" in line
     assert not (tmp_path / "runs").exists()  # failed early: no per-run failures recorded
+
+
+def test_missing_framework_with_missing_skip_is_recorded_with_what_to_install(tmp_path):
+    """The lent GPU machine cannot install TensorFlow or MXNet: --missing skip records their runs as
+    skipped, each saying what is missing and what a user with network access installs."""
+    if subprocess.run([sys.executable, "-c", "import mxnet"], capture_output=True).returncode == 0:
+        pytest.skip("mxnet is installed here")
+    from bench import data, records
+
+    try:
+        data.load(allow_download=False)
+    except data.DataError as exc:
+        pytest.skip(str(exc))
+    args = ["--frameworks", "mxnet,numpy", "--missing", "skip", "--models", "mlp", "--seeds", "0"]
+    result = run_cli("run", *args, "--epochs", "1", "--devices", "cpu,gpu", "--results", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    runs = [r for r in records.load_records(tmp_path)[0] if r["config"]["framework"] == "mxnet"]
+    reasons = {r["config"]["device"]: r["reason"] for r in runs}
+    assert {r["status"] for r in runs} == {"skipped"} and {r["config"]["mode"] for r in runs} == {"unloaded"}
+    assert reasons["gpu"].startswith("mxnet is not installed in " + sys.executable + " (ModuleNotFoundError")
+    assert reasons["gpu"].endswith(
+        "with network access: pip install -r impls/mxnet/requirements-gpu.txt (mxnet-cu112==1.9.1 numpy<1.24)"
+    )
+    assert reasons["cpu"].endswith("pip install -r impls/mxnet/requirements.txt (mxnet==1.9.1 numpy<1.24)")
+    numpy_cpu = [r for r in records.load_records(tmp_path)[0] if r["config"]["framework"] == "numpy"]
+    assert any(r["status"] == "ok" and r["config"]["device"] == "cpu" for r in numpy_cpu)
 
 
 def test_missing_data_dir_names_the_package(tmp_path):
