@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import config as cfg
-from bench import launch
+from bench import launch, launch_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -314,7 +314,7 @@ def test_plan_without_the_framework_installed_here(monkeypatch, tmp_path):
         raise cfg.UsageError(f"{framework} does not load in {python}")
 
     monkeypatch.setattr(runner, "describe_framework", missing)
-    monkeypatch.setattr(launch, "ROOT", tmp_path)  # no nox-built environments either
+    monkeypatch.setattr(launch_plan, "ROOT", tmp_path)  # no nox-built environments either
     out = io.StringIO()
     runs = launch.plan_from_cli(
         ["--frameworks", "torch,tensorflow", "--models", "mlp", "--seeds", "0,1"], out=out
