@@ -176,6 +176,19 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -
     return Test(float(result.pvalue), len(x), len(y))
 
 
+def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Test:
+    """Two-sided exact Wilcoxon signed-rank test of paired samples (``a[i]`` with ``b[i]``), on the
+    log ratios log(a/b); p None when even all pairs on one side cannot reach ``alpha`` (2 / 2^n)."""
+    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True) if x and y]
+    logs = [math.log(x / y) for x, y in pairs if x > 0 and y > 0 and math.isfinite(x / y)]
+    if 2.0 / 2 ** len(logs) >= alpha:
+        return Test(None, len(logs), len(logs))
+    from scipy.stats import wilcoxon
+
+    result = wilcoxon(logs, alternative="two-sided", method="exact")
+    return Test(float(result.pvalue), len(logs), len(logs))
+
+
 @dataclass(frozen=True)
 class RatioInterval:
     """Estimate and interval of new/base: Hodges–Lehmann (median pairwise ratio) with Moses' interval."""

@@ -615,14 +615,25 @@ def test_baseline_comparison_is_merged(tmp_path):
     row = {"framework": "torch", "mode": "eager", "model": "mlp", "device": "cpu", "threads": 2,
            "harness_examples_per_sec": 30500.0, "plain_examples_per_sec": 29000.0, "ratio": 30500 / 29000,
            "paired_ratio": 1.04,
-           "harness_samples": [1.0, 2.0, 3.0, 4.0], "measured_at": "2026-01-01T00:00:00Z"}  # fmt: skip
-    records.write_atomic(tmp_path / "baseline" / "torch.json", {"schema_version": 1, "rows": [row]})
+           "harness_samples": [1.0, 2.0, 3.0, 4.0], "plain_samples": [0.9, 1.8, 2.7, 3.6],
+           "measured_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    slower = {
+        **row,
+        "model": "lenet",
+        "harness_samples": [float(v) for v in range(1, 9)],
+        "plain_samples": [v * 1.1 for v in range(1, 9)],
+    }  # fmt: skip - every pair: ours slower
+    records.write_atomic(tmp_path / "baseline" / "torch.json", {"schema_version": 1, "rows": [row, slower]})
     (tmp_path / "baseline" / "broken.json").write_text('{"rows": 3}')
     text = render(tmp_path)
-    (line,) = parse_table(section(text, "## Our training loop vs a plain idiomatic loop"))
+    slow, line = parse_table(section(text, "## Our training loop vs a plain idiomatic loop"))  # lenet first
     assert line["our loop examples/s"] == "30,500" and line["plain loop examples/s"] == "29,000"
     assert line["ratio of medians (ours / plain)"] == "1.05" and line["median paired ratio"] == "1.04"
-    assert line["steady epochs per side"] == "4"
+    assert line["steady epochs per side"] == "4" and line["paired test"] == "too few pairs (4)"
+    assert slow["model"] == "lenet" and slow["paired test"] == "slower (p=0.008)"
+    assert "exact two-sided Wilcoxon signed-rank test" in section(
+        text, "## Our training loop vs a plain idiomatic loop"
+    )
     assert "broken.json" in section(text, "## Unreadable record files")
 
 

@@ -154,3 +154,15 @@ def test_summary_renders_itself_with_its_unit():
 
 def test_summary_never_prints_negative_zero():
     assert Summary.of([-0.0001], unit="s").fmt() == "0.00 s"
+
+
+def test_wilcoxon_signed_rank_exact_p_values():
+    """Exact two-sided p of the paired test on log ratios, checked against counting subsets."""
+    ones = [1.0] * 8
+    assert stats.wilcoxon_signed_rank([2.0] * 8, ones).p == pytest.approx(2 / 2**8)  # all faster
+    assert stats.wilcoxon_signed_rank([0.5] * 6, [1.0] * 6).p == pytest.approx(2 / 2**6)
+    assert not stats.wilcoxon_signed_rank([2.0] * 5, [1.0] * 5).testable  # 2/32 > 0.05: never rejects
+    # log ratios 1..5 and -6: W- = 6; subsets of {1..6} with rank sum <= 6 number 14 -> p = 2 * 14/64
+    mixed = [math.exp(v) for v in (1, 2, 3, 4, 5, -6)]
+    test = stats.wilcoxon_signed_rank(mixed, [1.0] * 6)
+    assert test.p == pytest.approx(28 / 64) and not test.differs and test.n1 == 6

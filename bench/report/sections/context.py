@@ -81,6 +81,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
             "plain loop examples/s": plain(r.get("plain_examples_per_sec"), ",.0f"),
             "ratio of medians (ours / plain)": plain(r.get("ratio"), ".2f"),
             "median paired ratio": plain(r.get("paired_ratio"), ".2f"),
+            "paired test": _paired_test_text(r),
             "steady epochs per side": len(r.get("harness_samples") or []),
             "measured": r.get("measured_at"),
         }
@@ -92,11 +93,29 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
         "framework's plain textbook loop (`impls/<name>/baseline.py`) train the same model from the same "
         "weights in one process, interleaved epoch by epoch (A B, B A, ...) so that both see the same "
         "machine conditions; each side's first epoch is dropped. The paired ratio is the median over "
-        "adjacent epoch pairs. A ratio ≥ 1 means the harness costs the framework nothing; within a few "
-        "percent of 1 is within this machine's epoch-to-epoch noise. Each row names its machine "
+        "adjacent epoch pairs. A ratio ≥ 1 means the harness costs the framework nothing. *Paired test*: "
+        "the exact two-sided Wilcoxon signed-rank test of the per-pair log ratios at α = 0.05; "
+        "*faster*/*slower* when it rejects equal speed, *no difference detected* when it does not "
+        "(which bounds nothing by itself: read it with the ratio). Each row names its machine "
         "(rows measured before machines were recorded say so).\n",
         table(lines, list(lines[0])) + "\n",
     ]
+
+
+def _paired_test_text(row: dict[str, Any]) -> str:
+    """``slower (p=0.008)``, ``no difference detected (p=0.38)`` or ``too few pairs``."""
+    from bench import stats
+
+    ours, theirs = row.get("harness_samples") or [], row.get("plain_samples") or []
+    if not ours or len(ours) != len(theirs):
+        return "—"
+    test = stats.wilcoxon_signed_rank(ours, theirs)
+    if not test.testable:
+        return f"too few pairs ({test.n1})"
+    if not test.differs:
+        return f"no difference detected ({test.p_text()})"
+    faster = stats.median([h / p for h, p in zip(ours, theirs, strict=True)]) > 1
+    return f"{'faster' if faster else 'slower'} ({test.p_text()})"
 
 
 def _versions_text(framework: str, versions: dict[str, Any]) -> str:
