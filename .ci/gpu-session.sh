@@ -12,11 +12,13 @@
 #   torch-gpu      torch x {lenet, mlp} x every mode x seeds 0-5 (0-2 train all 10 epochs), fp32
 #   profile        python -m impls.torch.profile: where each mode's step time goes
 #   jax-gpu        the same matrix for JAX (jit, scan)
-#   tf32           torch on the GPU with TF32 on, its own setup
+#   tf32           torch and JAX on the GPU with TF32 on, its own setup
 #   cpu            torch and JAX on this machine's CPU (a second CPU machine)
 #   absent         TensorFlow and MXNet on the GPU: skipped records saying what to install
+#   native         torch on the GPU fed by torchvision's DataLoader (pinned memory), 0 and 4 workers
 # The runs use --resume, so a matrix cut by the deadline continues where it stopped; the deadline
-# (GPU_SESSION_SECONDS, default 540, under the tool's 600 s) interrupts a step like Ctrl-C, which
+# (GPU_SESSION_SECONDS, default 540, under the tool's 600 s; less for a last call when the device
+# budget left is shorter) interrupts a step like Ctrl-C, which
 # keeps every finished run. The report is rendered and the archive written in the time kept back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -88,9 +90,11 @@ step conformance conformance
 step torch-gpu bench --frameworks torch --devices gpu --modes all --accuracy-seeds 3
 step profile "$PY" -m impls.torch.profile --device gpu --data-dir "$DATA"
 step jax-gpu bench --frameworks jax --devices gpu --modes all --accuracy-seeds 3
-step tf32 bench --frameworks torch --devices gpu --modes all --precision tf32
+step tf32 bench --frameworks torch,jax --devices gpu --modes all --precision tf32
 step cpu bench --frameworks torch,jax --devices cpu --modes all
 step absent bench --frameworks tensorflow,mxnet --devices gpu --missing skip
+step native bench --frameworks torch --devices gpu --modes eager,graph --input native --loader-workers 0
+step native-4 bench --frameworks torch --devices gpu --modes eager,graph --input native --loader-workers 4
 
 say "report"
 timeout 120 "$PY" -m bench report >>"$log" 2>&1 || say "report failed (see session.log)"
