@@ -3,7 +3,8 @@
 Modes: ``jit`` (one ``jax.jit``-compiled SGD step per batch, dispatched asynchronously; the default)
 and ``scan`` (an epoch's full batches in one compiled ``jax.lax.scan``, the smaller last batch as one
 more jitted step). Both gather each batch on the device from the device-resident data with the
-harness's permutation. With ``--input native`` the batches come from a grain pipeline instead.
+harness's permutation. With ``--input native`` the batches come from a grain pipeline instead (mode
+``jit`` only: a host pipeline cannot be scanned over, so ``scan`` refuses it and is recorded skipped).
 ``scan`` is measured, not tuned: on XLA's CPU backend LeNet's weight-gradient convolutions inside the
 scan body keep a non-canonical layout (``dim_labels=f01b_i01o->01bf`` in the compiled HLO, where the
 jitted step has ``b01f_01io->b01f``) and an epoch takes about 4x longer than in ``jit``; the MLP is

@@ -180,6 +180,11 @@ class FlaxModel:
     def native_input(self, source: NativeSource) -> Any:
         """The grain pipeline over the verified arrays (``impls.jax.native.GrainInput``); grain is
         imported here, so an environment without it still trains from device-resident data."""
+        if self.mode == "scan":
+            raise Unsupported(
+                "scan mode compiles the epoch as a lax.scan over device-resident data; a host pipeline "
+                "feeds one batch at a time, which is mode jit (use --input device, or mode jit)"
+            )
         try:
             from impls.jax.native import GrainInput
         except ImportError as exc:

@@ -182,3 +182,15 @@ def test_without_grain_device_input_trains_and_native_input_names_the_fix(framew
     source = NativeSource(images=images, labels=labels, data_dir=None, split="train", workers=0)
     with pytest.raises(Unsupported, match=r"needs grain, which is not installed here .*pip install grain"):
         model.native_input(source)
+
+
+def test_scan_refuses_a_native_pipeline_with_the_fix(framework):
+    """A host pipeline cannot be scanned over: native input in scan mode would train exactly as jit
+    does and be recorded as scan, so it is refused (recorded as skipped) instead."""
+    from bench.contract import NativeSource
+
+    model = framework.build(MLP, "cpu", "scan")
+    images, labels = data()
+    source = NativeSource(images=images, labels=labels, data_dir=None, split="train", workers=0)
+    with pytest.raises(Unsupported, match=r"^scan mode compiles the epoch .*use --input device, or mode jit"):
+        model.native_input(source)
