@@ -157,7 +157,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
     )
     timing_epochs = cfg.positive_int(args.timing_epochs, "timing-epochs")
     missing = cfg.parse_choices(args.missing, "missing", MISSING_CHOICES)[0]
-    modes, unavailable = {}, {}
+    modes, unavailable, loaded = {}, {}, []
     for framework in frameworks:
         try:
             described = describe(framework, pythons.get(framework, sys.executable))
@@ -165,13 +165,12 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
             if missing == "error":
                 raise
             # Its modes cannot be read without importing it: one placeholder mode, every device skipped.
-            described = {"modes": [UNLOADED_MODE], "unavailable": {d: exc.skip_reason(d) for d in devices}}
-            requested_here = [UNLOADED_MODE]
-        else:
-            requested_here = requested
-        modes[framework] = tuple(resolve_modes(requested_here, framework, tuple(described["modes"])))
+            modes[framework] = (UNLOADED_MODE,)
+            unavailable[framework] = {d: exc.skip_reason(d) for d in devices}
+            continue
+        modes[framework] = tuple(resolve_modes(requested, framework, tuple(described["modes"])))
         unavailable[framework] = dict(described.get("unavailable") or {})
-    loaded = [v for v in modes.values() if v != (UNLOADED_MODE,)]
+        loaded.append(modes[framework])
     named = [m for m in requested if m not in ("all", "default")]
     unknown = [m for m in named if loaded and not any(m in v for v in loaded)]
     if unknown:

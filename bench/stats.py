@@ -179,8 +179,8 @@ def mann_whitney(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -
 def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Test:
     """Two-sided exact Wilcoxon signed-rank test of paired samples (``a[i]`` with ``b[i]``), on the
     log ratios log(a/b); p None when even all pairs on one side cannot reach ``alpha`` (2 / 2^n)."""
-    pairs = [(float(x), float(y)) for x, y in zip(a, b, strict=True) if x and y]
-    logs = [math.log(x / y) for x, y in pairs if x > 0 and y > 0 and math.isfinite(x / y)]
+    pairs = zip(a, b, strict=True)
+    logs = [math.log(x / y) for x, y in pairs if x and y and x > 0 and y > 0 and math.isfinite(x / y)]
     if 2.0 / 2 ** len(logs) >= alpha:
         return Test(None, len(logs), len(logs))
     from scipy.stats import wilcoxon

@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.contract import NativeSource, Unsupported
-from bench.data import Dataset
+from bench.contract import Unsupported
 from bench.specs import LENET, MLP
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mxnet") is None, reason="mxnet not installed")
@@ -207,54 +206,6 @@ def test_layers_are_found_by_name(framework):
     np.testing.assert_array_equal(
         model.net.collect_params()["fc2_weight"].data().asnumpy(), weights["fc2.weight"]
     )
-
-
-def native_source(n=70, workers=0):
-    """Synthetic uint8 images holding every pixel value 0..255 (a unit-test input, not data)."""
-    rng = np.random.default_rng(3)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    images[0].flat[:256] = np.arange(256)
-    labels = rng.integers(0, 10, size=n).astype(np.int64)
-    return NativeSource(images=images, labels=labels, data_dir="", split="train", workers=workers)
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_native_loader_gives_the_device_paths_values_in_the_harness_order(framework, workers):
-    model = framework.build(MLP, "cpu", "hybrid")
-    source = native_source(workers=workers)
-    loader = model.native_input(source)
-    expected_images = Dataset.as_float(source.images)  # what put() receives on the device path
-    for seed in range(2):  # a new order per epoch on the same loader
-        order = np.random.default_rng(seed).permutation(len(source.labels))
-        batches = list(model.native_batches(loader, order, batch_size=32))
-        assert [len(y) for _, y in batches] == [32, 32, 6]  # last_batch="keep": the remainder
-        for i, (x, y) in enumerate(batches):
-            index = order[32 * i : 32 * (i + 1)]
-            assert x.dtype == np.float32 and x.shape == (len(index), 1, 28, 28)
-            assert y.dtype == np.int64
-            np.testing.assert_array_equal(x, expected_images[index])  # bit for bit, all 256 values
-            np.testing.assert_array_equal(y, source.labels[index])
-
-
-@pytest.mark.parametrize("mode", ["hybrid", "imperative"])
-def test_native_and_device_inputs_train_identically(framework, mode):
-    source = native_source()
-    order = np.random.default_rng(4).permutation(len(source.labels))
-    results = []
-    for native in (False, True):
-        model = framework.build(LENET, "cpu", mode)
-        model.set_weights(LENET.initial_weights(seed=6))
-        if native:
-            data = model.native_input(source)
-        else:
-            data = model.put(Dataset.as_float(source.images), source.labels)
-        stats = model.train_epoch(data, order, batch_size=32, lr=LENET.lr)
-        results.append((stats, model.get_weights()))
-    (device_stats, device_weights), (native_stats, native_weights) = results
-    # Same values, same batches, same step: the same result, bit for bit on the CPU.
-    assert native_stats == device_stats
-    for name in device_weights:
-        np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
 
 
 def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):

@@ -12,7 +12,6 @@ from tensorflow.python.eager import context
 
 from bench import reference
 from bench.contract import NativeSource, Unsupported
-from bench.data import Dataset
 from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
@@ -150,45 +149,6 @@ def native_source(n=70, workers=0):
     images[0].flat[:256] = np.arange(256)
     labels = rng.integers(0, 10, size=n).astype(np.int64)
     return NativeSource(images=images, labels=labels, data_dir="", split="train", workers=workers)
-
-
-@pytest.mark.parametrize("workers", [0, 2])
-def test_native_pipeline_gives_the_device_paths_values_in_the_harness_order(framework, workers):
-    model = framework.build(MLP, "cpu", framework.MODES[0])
-    source = native_source(workers=workers)
-    pipeline = model.native_input(source)
-    expected_images = Dataset.as_float(source.images)  # what put() receives on the device path
-    for seed in range(2):  # a new order per epoch on the same pipeline
-        order = np.random.default_rng(seed).permutation(len(source.labels))
-        batches = list(model.native_batches(pipeline, order, batch_size=32))
-        assert [len(y) for _, y in batches] == [32, 32, 6]  # the last batch is the remainder
-        for i, (x, y) in enumerate(batches):
-            index = order[32 * i : 32 * (i + 1)]
-            assert x.dtype == np.float32 and x.shape == (len(index), 1, 28, 28)
-            assert y.dtype == np.int64
-            np.testing.assert_array_equal(x, expected_images[index])  # bit for bit, all 256 values
-            np.testing.assert_array_equal(y, source.labels[index])
-
-
-@pytest.mark.parametrize("mode", KerasFramework.MODES)
-def test_native_and_device_inputs_train_identically(framework, mode):
-    source = native_source()
-    order = np.random.default_rng(4).permutation(len(source.labels))
-    results = []
-    for native in (False, True):
-        model = framework.build(LENET, "cpu", mode)
-        model.set_weights(LENET.initial_weights(seed=6))
-        if native:
-            data = model.native_input(source)
-        else:
-            data = model.put(Dataset.as_float(source.images), source.labels)
-        stats = model.train_epoch(data, order, batch_size=32, lr=LENET.lr)
-        results.append((stats, model.get_weights()))
-    (device_stats, device_weights), (native_stats, native_weights) = results
-    # Same values, same batches, same step computation: the same result, bit for bit on the CPU.
-    assert native_stats == device_stats
-    for name in device_weights:
-        np.testing.assert_array_equal(native_weights[name], device_weights[name], err_msg=name)
 
 
 def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):

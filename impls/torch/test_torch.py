@@ -442,18 +442,24 @@ class fake_capture:
         return False
 
 
+def use_fake_cuda_graphs(monkeypatch, graph_class):
+    """Replace the CUDA stream and graph API with the CPU stand-ins above, ``graph_class`` as
+    torch.cuda.CUDAGraph; fake_capture.captures starts empty."""
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: fake_stream_context())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", graph_class)
+    monkeypatch.setattr(torch.cuda, "graph", fake_capture)
+    monkeypatch.setattr(fake_capture, "captures", [])
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_graph_mode_bookkeeping_matches_eager(spec, monkeypatch):
     """The capture recipe around the CUDA calls: warm-up steps leave the weights as set, one graph
     per batch shape (32 and the last 16), batches gathered into the static inputs in the given
     order, per-step loss/predictions read from the static outputs, a new lr captures again. The
     CUDA calls themselves (capture legality, replay) can only be checked on a GPU."""
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: FakeStream())
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
-    monkeypatch.setattr(torch.cuda, "stream", lambda stream: fake_stream_context())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeGraph)
-    monkeypatch.setattr(torch.cuda, "graph", fake_capture)
-    monkeypatch.setattr(fake_capture, "captures", [])
+    use_fake_cuda_graphs(monkeypatch, FakeGraph)
 
     images, labels = random_batch(80, seed=4)
     results = {}
@@ -498,12 +504,7 @@ def test_epoch_graph_bookkeeping_matches_eager(spec, monkeypatch):
     copied into the static order before each replay, the static sums give the epoch's loss and
     accuracy, and a new lr or a new data set captures again (a same-key epoch does not). The CUDA
     calls themselves (capture legality, replay) can only be checked on a GPU."""
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: FakeStream())
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: FakeStream())
-    monkeypatch.setattr(torch.cuda, "stream", lambda stream: fake_stream_context())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", FakeEpochGraph)
-    monkeypatch.setattr(torch.cuda, "graph", fake_capture)
-    monkeypatch.setattr(fake_capture, "captures", [])
+    use_fake_cuda_graphs(monkeypatch, FakeEpochGraph)
 
     images, labels = random_batch(80, seed=5)
     results = {}

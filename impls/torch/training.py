@@ -201,15 +201,18 @@ class TorchModel:
         torch.cuda.current_stream(self.device).wait_stream(side)
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _capture_epoch(self, images: torch.Tensor, labels: torch.Tensor, n: int, batch_size: int,
-                       lr: float) -> CapturedEpoch:  # fmt: skip
-        """Capture a whole epoch of ``n`` examples in batches of ``batch_size`` as one CUDA graph.
+    def _capture_epoch(
+        self, key: tuple[int, int, int, int, float], images: torch.Tensor, labels: torch.Tensor
+    ) -> CapturedEpoch:
+        """Capture a whole epoch as one CUDA graph: ``n`` examples in batches of ``batch_size``, from
+        the ``key`` it is kept under (``CapturedEpoch.key``).
 
         The order is a static index tensor; each step gathers its batch from the resident data by a
         view of it, trains, and writes its loss and predictions into buffers the graph reduces at the
         end. Allocations made while capturing come from the graph's private pool and are reused
         inside it, so memory stays that of about one step.
         """
+        n, batch_size = key[2], key[3]
         order = torch.zeros(n, dtype=torch.int64, device=self.device)  # index 0: valid for warm-up
         n_batches = -(-n // batch_size)
         last = n - batch_size * (n_batches - 1)
@@ -226,7 +229,6 @@ class TorchModel:
             loss_sum, correct = self._epoch_steps(
                 images, labels, order, batch_size, sizes, losses, predictions
             )
-        key = (images.data_ptr(), labels.data_ptr(), n, batch_size, lr)
         buffers = (sizes, losses, predictions)
         return CapturedEpoch(key, graph, (images, labels), order, loss_sum, correct, buffers)
 
@@ -255,14 +257,12 @@ class TorchModel:
 
     def _train_epoch_graph(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
         """epoch-graph mode: copy the order in, replay the epoch's graph, read the two sums."""
-        if isinstance(data, NativeData):
-            raise Unsupported("epoch-graph mode needs device-resident data (put), not a loader")
-        images, labels = data
+        images, labels = data  # device-resident: native_input refuses this mode
         n = len(order)
         key = (images.data_ptr(), labels.data_ptr(), n, batch_size, lr)
         if self.epoch_graph is None or self.epoch_graph.key != key:
             self.epoch_graph = None  # free the old graph's pool before capturing the new one
-            self.epoch_graph = self._capture_epoch(images, labels, n, batch_size, lr)
+            self.epoch_graph = self._capture_epoch(key, images, labels)
         captured = self.epoch_graph
         self.net.train()
         captured.order.copy_(torch.from_numpy(np.asarray(order, dtype=np.int64)))
