@@ -17,6 +17,7 @@ FRAMEWORKS: dict[str, str] = {
     "tensorflow": "impls.tensorflow:KerasFramework",
     "mxnet": "impls.mxnet:GluonFramework",
     "jax": "impls.jax:FlaxFramework",
+    "paddle": "impls.paddle:PaddleFramework",
 }
 
 # Extra implementations for tests and plug-ins: "name=module:Class,name2=module2:Class2".
