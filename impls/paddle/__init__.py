@@ -33,14 +33,14 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench.contract import check_mode, check_precision, time_peak_matmul
+from bench.contract import Unsupported, check_mode, check_precision, time_peak_matmul
 from bench.specs import ModelSpec
 
 if TYPE_CHECKING:
     from impls.paddle.training import PaddleModel
 
 ONEDNN_FLAG = "FLAGS_use_mkldnn"
-ONEDNN_DEFAULT = "0"  # framebench's default when the environment does not set it (see the README)
+ONEDNN_DEFAULT = "0"  # Paddle's own default, made explicit; on is no faster and breaks to_static (runtime.py)
 
 
 def _import_paddle() -> tuple[ModuleType, ModuleType]:
@@ -114,6 +114,8 @@ class PaddleFramework:
         check_mode(self, mode)
         check_precision(precision, device)
         place = self._place(device)
+        if mode == "to-static-net" and place == "cpu" and self._runtime.onednn_enabled():
+            raise Unsupported(self._runtime.ONEDNN_TO_STATIC)
         self._runtime.select(place)
         self._runtime.set_tf32(precision == "tf32")
         return self._training.PaddleModel(spec, place, mode)

@@ -20,12 +20,18 @@ from bench.contract import Unsupported
 LIBS = Path(paddle.__file__).resolve().parent / "libs"
 GPU_REQUIREMENTS = Path(__file__).resolve().parent / "requirements-gpu.txt"
 
-# What FLAGS_use_mkldnn changes, measured for paddle 3.3.1 (impls/paddle/test_paddle.py checks it):
-# the dygraph and to_static training paths select the same kernels with it on or off.
+# What FLAGS_use_mkldnn changes, found for paddle 3.3.1 (impls/paddle/test_paddle.py checks both):
+# dygraph training selects no oneDNN kernel for these models, and to_static training fails with it.
 ONEDNN_NOTE = (
-    "FLAGS_use_mkldnn is read from the environment at import; in paddle 3.3.1 training (dygraph and "
-    "to_static) it selects no oneDNN kernel for these models: conv, matmul, pooling and sigmoid give "
-    "bit-identical results with it on or off and oneDNN's verbose log stays empty"
+    "FLAGS_use_mkldnn is read from the environment at import (framebench leaves Paddle's default, "
+    "off); in paddle 3.3.1 dygraph training it selects no oneDNN kernel for these models (an epoch "
+    "ends in bit-identical weights with it on or off, and oneDNN's verbose log stays empty); "
+    "to_static training fails with it on, so that combination is refused"
+)
+ONEDNN_TO_STATIC = (
+    "FLAGS_use_mkldnn=1 makes paddle 3.3.1's run_program fail on the first to_static training step "
+    "on the CPU ('dst_tensor shall be defined'); unset it (or FLAGS_use_mkldnn=0) for to-static-net, "
+    "or use mode dygraph"
 )
 
 
@@ -137,7 +143,9 @@ def gpu_pin() -> str:
 
 
 def gpu_unavailable_reason(
-    compiled_with_cuda: bool | None = None, device_count: int | None = None, has_nvidia_smi: bool | None = None
+    compiled_with_cuda: bool | None = None,
+    device_count: int | None = None,
+    has_nvidia_smi: bool | None = None,
 ) -> str | None:
     """Why Paddle cannot use a GPU here (None when it can), naming what to install or check.
     The arguments default to this environment's; tests pass them to check each branch."""
