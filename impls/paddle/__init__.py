@@ -118,6 +118,10 @@ class PaddleFramework:
             raise Unsupported(self._runtime.ONEDNN_TO_STATIC)
         self._runtime.select(place)
         self._runtime.set_tf32(precision == "tf32")
+        if place.startswith("gpu"):
+            import paddle
+
+            paddle.device.cuda.reset_max_memory_allocated(0)  # peak_device_memory_bytes is per run
         return self._training.PaddleModel(spec, place, mode)
 
     def peak_gflops(self, device: str) -> dict[str, Any]:
@@ -141,7 +145,7 @@ class PaddleFramework:
         return time_peak_matmul(run, sync, n, "paddle.matmul")
 
     def peak_device_memory_bytes(self, device: str) -> int | None:
-        """Peak GPU allocation (Paddle's allocator statistics), None on CPU."""
+        """Peak GPU allocation since ``build`` reset it (Paddle's allocator statistics), None on CPU."""
         if device != "gpu" or self._runtime.gpu_unavailable_reason() is not None:
             return None
         import paddle
