@@ -59,6 +59,24 @@ def requirements_file(name: str, gpu: bool = False) -> Path:
     return folder / "requirements.txt"
 
 
+REQUIRES_PYTHON = "# requires-python:"
+
+
+def python_requirement(name: str) -> str:
+    """The Pythons a framework runs on: the PEP 440 specifier set its pin file declares on a comment
+    line ``# requires-python: >=3.11,<3.14`` (read as text; nothing is imported or evaluated)."""
+    path = requirements_file(name)
+    for line in path.read_text().splitlines():
+        if line.strip().startswith(REQUIRES_PYTHON):
+            spec = line.strip()[len(REQUIRES_PYTHON) :].strip()
+            if spec:
+                return spec
+    raise ValueError(
+        f"{path} declares no Python: add a line '{REQUIRES_PYTHON} >=3.11,<3.14' (the Python versions "
+        f"its pins install on, as a PEP 440 specifier set)"
+    )
+
+
 def pins(path: Path) -> list[str]:
     """The requirement lines of a pin file, comments and blank lines left out."""
     lines = (line.partition("#")[0].strip() for line in path.read_text().splitlines())
