@@ -38,6 +38,28 @@ def noxfile():
     return module
 
 
+def _bench_requires(*posargs: str) -> list[str]:
+    """What `nox -s bench -- POSARGS` requires, from a fresh process (nox registers sessions once)."""
+    code = (
+        "import importlib.util, json, sys; sys.argv = ['nox', '-s', 'bench', '--', *sys.argv[1:]]; "
+        f"spec = importlib.util.spec_from_file_location('noxfile', {str(ROOT / 'noxfile.py')!r}); "
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); "
+        "print(json.dumps(module.bench.requires))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, *posargs], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_bench_builds_only_the_environments_of_the_requested_frameworks(noxfile):
+    some = _bench_requires("--models", "mlp", "--frameworks", "jax,mxnet")
+    assert some == ["env(framework='jax')", "env(framework='mxnet')"]
+    assert (
+        _bench_requires("--frameworks=all")
+        == _bench_requires()
+        == [f"env(framework='{name}')" for name in sorted(impls.FRAMEWORKS)]
+    )
+
+
 def test_every_framework_declares_its_pythons():
     for name in impls.FRAMEWORKS:
         spec = impls.python_requirement(name)
