@@ -1,9 +1,10 @@
 """Framework implementations, one folder each. This registry is the only list of them.
 
 Each entry maps the framework's NAME to ``module:Class``. Its pins live beside it in
-``impls/<folder>/requirements.txt``; the harness, nox and the conformance tests read this table,
-so adding a framework means one folder, one line here and its pins. Importing this module imports
-no framework.
+``impls/<folder>/requirements.txt``, with the Pythons they install on in a line
+``# requires-python: >=3.11,<3.14`` (nox picks each environment's interpreter by it); the harness,
+nox and the conformance tests read this table, so adding a framework means one folder, one line
+here and its pins. Importing this module imports no framework.
 """
 
 from __future__ import annotations
