@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench import config as cfg
+from bench import matrix
 from bench import shard as shard_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,15 +48,15 @@ def strip_dashes(run_args: Sequence[str]) -> list[str]:
 def plan_from_cli(run_args: list[str], describe: Any = None, out: TextIO = sys.stderr) -> list[Any]:
     """The whole matrix ``bench run <run_args>`` would run (the default ``plan``).
 
-    ``describe(framework, python)`` as in ``cli.build_matrix``. By default a framework's modes come from
+    ``describe(framework, python)`` as in ``matrix.build_matrix``. By default a framework's modes come from
     its interpreter: ``--python FW=PATH`` in the run args, else the environment ``nox -s env`` built for
     it, else this interpreter. With ``--via nox`` the frameworks need not be installed here: when none of
     these has the framework and --modes is ``default`` (one mode each), a placeholder mode gives the same
     runs, costs and split as the shard's own ``bench run`` will compute.
     """
-    from bench import cli, runner
+    from bench import runner
 
-    args = cli.parser().parse_args(["run", *run_args])
+    args = matrix.run_parser().parse_args(run_args)
     placeholders: list[str] = []
 
     def describe_or_placeholder(framework: str, python: str) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def plan_from_cli(run_args: list[str], describe: Any = None, out: TextIO = sys.s
         placeholders.append(framework)
         return {"modes": ["default"]}
 
-    runs = list(cli.build_matrix(args, describe or describe_or_placeholder).runs())
+    runs = list(matrix.build_matrix(args, describe or describe_or_placeholder).runs())
     if placeholders:
         print(f"launch: {', '.join(placeholders)} not installed here: planned with one mode each, as "
               "--modes default runs them (the jobs resolve the real mode)", file=out)  # fmt: skip

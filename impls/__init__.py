@@ -1,9 +1,10 @@
 """Framework implementations, one folder each. This registry is the only list of them.
 
 Each entry maps the framework's NAME to ``module:Class``. Its pins live beside it in
-``impls/<folder>/requirements.txt``; the harness, nox and the conformance tests read this table,
-so adding a framework means one folder, one line here and its pins. Importing this module imports
-no framework.
+``impls/<folder>/requirements.txt``, with the Pythons they install on in a line
+``# requires-python: >=3.11,<3.14`` (nox picks each environment's interpreter by it); the harness,
+nox and the conformance tests read this table, so adding a framework means one folder, one line
+here and its pins. Importing this module imports no framework.
 """
 
 from __future__ import annotations
@@ -58,6 +59,24 @@ def requirements_file(name: str, gpu: bool = False) -> Path:
     if gpu and (folder / "requirements-gpu.txt").is_file():
         return folder / "requirements-gpu.txt"
     return folder / "requirements.txt"
+
+
+REQUIRES_PYTHON = "# requires-python:"
+
+
+def python_requirement(name: str) -> str:
+    """The Pythons a framework runs on: the PEP 440 specifier set its pin file declares on a comment
+    line ``# requires-python: >=3.11,<3.14`` (read as text; nothing is imported or evaluated)."""
+    path = requirements_file(name)
+    for line in path.read_text().splitlines():
+        if line.strip().startswith(REQUIRES_PYTHON):
+            spec = line.strip()[len(REQUIRES_PYTHON) :].strip()
+            if spec:
+                return spec
+    raise ValueError(
+        f"{path} declares no Python: add a line '{REQUIRES_PYTHON} >=3.11,<3.14' (the Python versions "
+        f"its pins install on, as a PEP 440 specifier set)"
+    )
 
 
 def pins(path: Path) -> list[str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli, config
+from bench.matrix import UNLOADED_MODE, build_matrix, run_parser, select_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -157,8 +158,8 @@ def _describe(modes):
 
 
 def test_matrix_expansion_and_defaults():
-    args = cli.parser().parse_args(["run", "--frameworks", "torch,tensorflow", "--repeats", "2"])
-    matrix = cli.build_matrix(args, _describe({"torch": ("eager", "compile"), "tensorflow": ("function",)}))
+    args = run_parser().parse_args(["--frameworks", "torch,tensorflow", "--repeats", "2"])
+    matrix = build_matrix(args, _describe({"torch": ("eager", "compile"), "tensorflow": ("function",)}))
     assert matrix.modes == {"torch": ("eager",), "tensorflow": ("function",)}  # 'default' = first mode
     assert matrix.seeds == (0, 1, 2, 3, 4, 5) and matrix.accuracy_seeds == 1 and matrix.timing_epochs == 1
     runs = matrix.runs()
@@ -189,10 +190,10 @@ def test_matrix_expansion_and_defaults():
 
 
 def test_frameworks_are_interleaved_in_a_rotating_order():
-    args = cli.parser().parse_args(["run", "--frameworks", "torch,tensorflow,mxnet", "--models", "mlp",
+    args = run_parser().parse_args(["--frameworks", "torch,tensorflow,mxnet", "--models", "mlp",
                                     "--devices", "cpu", "--seeds", "0-3"])  # fmt: skip
     modes = {"torch": ("eager",), "tensorflow": ("function",), "mxnet": ("hybrid",)}
-    runs = cli.build_matrix(args, _describe(modes)).runs()
+    runs = build_matrix(args, _describe(modes)).runs()
     order = [r.framework for r in runs]
     assert order == ["torch", "tensorflow", "mxnet", "tensorflow", "mxnet", "torch",
                      "mxnet", "torch", "tensorflow", "torch", "tensorflow", "mxnet"]  # fmt: skip
@@ -201,12 +202,12 @@ def test_frameworks_are_interleaved_in_a_rotating_order():
 
 
 def test_modes_per_framework_and_axes():
-    args = cli.parser().parse_args(["run", "--frameworks", "torch,mxnet", "--modes", "compile,imperative",
+    args = run_parser().parse_args(["--frameworks", "torch,mxnet", "--modes", "compile,imperative",
                                     "--batch-sizes", "64,1024", "--threads", "1,2", "--input",
                                     "device,native", "--seeds", "0", "--devices", "cpu",
                                     "--models", "mlp"])  # fmt: skip
     modes = {"torch": ("eager", "compile"), "mxnet": ("hybrid", "imperative")}
-    matrix = cli.build_matrix(args, _describe(modes))
+    matrix = build_matrix(args, _describe(modes))
     assert matrix.modes == {"torch": ("compile",), "mxnet": ("imperative",)}
     runs = matrix.runs()
     assert len(runs) == 2 * 2 * 2 * 2  # frameworks x batch sizes x threads x inputs
@@ -217,10 +218,10 @@ def test_modes_per_framework_and_axes():
 
 
 def test_shard_selects_a_disjoint_complete_split():
-    base = ["run", "--frameworks", "torch,tensorflow", "--models", "lenet,mlp", "--devices", "cpu"]
+    base = ["--frameworks", "torch,tensorflow", "--models", "lenet,mlp", "--devices", "cpu"]
     describe = _describe({"torch": ("eager",), "tensorflow": ("function",)})
-    everything = cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), None)
-    shards = [cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), f"{i}/3")
+    everything = select_runs(build_matrix(run_parser().parse_args(base), describe), None)
+    shards = [select_runs(build_matrix(run_parser().parse_args(base), describe), f"{i}/3")
               for i in (1, 2, 3)]  # fmt: skip
     labels = [r.label for shard in shards for r in shard]
     assert sorted(labels) == sorted(r.label for r in everything) and len(set(labels)) == len(labels)
@@ -228,7 +229,7 @@ def test_shard_selects_a_disjoint_complete_split():
         positions = [everything.index(r) for r in shard]
         assert positions == sorted(positions)
     with pytest.raises(config.UsageError):
-        cli.select_runs(cli.build_matrix(cli.parser().parse_args(base), describe), "4/3")
+        select_runs(build_matrix(run_parser().parse_args(base), describe), "4/3")
 
 
 def test_run_config_validates_itself():
@@ -252,7 +253,30 @@ def test_an_internal_value_error_is_not_passed_off_as_a_usage_error(monkeypatch)
 
 
 def test_blocked_order_runs_one_framework_after_another():
-    args = cli.parser().parse_args(["run", "--frameworks", "torch,mxnet", "--models", "mlp", "--devices",
+    args = run_parser().parse_args(["--frameworks", "torch,mxnet", "--models", "mlp", "--devices",
                                     "cpu", "--seeds", "0-2", "--order", "blocked"])  # fmt: skip
-    runs = cli.build_matrix(args, _describe({"torch": ("eager",), "mxnet": ("hybrid",)})).runs()
+    runs = build_matrix(args, _describe({"torch": ("eager",), "mxnet": ("hybrid",)})).runs()
     assert [r.framework for r in runs] == ["torch"] * 3 + ["mxnet"] * 3
+
+
+def test_unavailable_frameworks_are_recorded_skipped_without_being_loaded():
+    """--unavailable FW=REASON (what nox passes for a framework no Python here can run): every run of
+    FW is skipped with that reason, and FW's interpreter is never asked for its modes."""
+    asked = []
+
+    def describe(framework, python):
+        asked.append(framework)
+        return {"modes": ["jit"]}
+
+    reason = "mxnet==1.9.1 needs Python ==3.11.*; install python3.11"
+    args = run_parser().parse_args(["--frameworks", "jax,mxnet", "--models", "mlp", "--devices", "cpu,gpu",
+                                    "--seeds", "0", "--unavailable", f"mxnet={reason}"])  # fmt: skip
+    matrix = build_matrix(args, describe)
+    assert asked == ["jax"]
+    assert matrix.modes["mxnet"] == (UNLOADED_MODE,)
+    assert matrix.unavailable["mxnet"] == {"cpu": reason, "gpu": reason}
+    assert [r.framework for r in matrix.runs()].count("mxnet") == 2
+    for bad, message in [("mxnet", "--unavailable needs FW=REASON"), ("torch=x", "not among --frameworks")]:
+        args = run_parser().parse_args(["--frameworks", "jax,mxnet", "--unavailable", bad])
+        with pytest.raises(config.UsageError, match=message):
+            build_matrix(args, describe)

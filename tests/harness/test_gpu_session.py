@@ -1,4 +1,4 @@
-"""``.ci/gpu-session.sh`` refuses to start, in one line naming the fix, when what it needs is missing
+"""``scripts/gpu-session.sh`` refuses to start, in one line naming the fix, when what it needs is missing
 (it is run where nothing can be fixed between calls, so it must fail before measuring anything)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / ".ci" / "gpu-session.sh"
+SCRIPT = ROOT / "scripts" / "gpu-session.sh"
 
 
 def run_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:

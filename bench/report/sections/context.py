@@ -143,7 +143,7 @@ def environment_section(records: list[dict[str, Any]]) -> list[str]:
             "tf32": settings.get("tf32", "—"),
             "other settings": ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in known)
             or "—",
-            "Python": env.get("python", "—"),
+            "Python": env.get("python", "—") if settings else "—",  # a run that never started has none
         }
         key = json.dumps(line, sort_keys=True, default=str)
         frameworks[key] = line

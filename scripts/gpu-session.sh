@@ -2,7 +2,7 @@
 # One call of the device tool on the lent GPU machine: measure what is not measured yet, within a
 # deadline, and hand everything back as one archive. See README, "Measuring on a GPU machine".
 #
-#   there:  FRAMEBENCH_COMMIT=<sha> FRAMEBENCH_DIRTY=0|1 bash .ci/gpu-session.sh
+#   there:  FRAMEBENCH_COMMIT=<sha> FRAMEBENCH_DIRTY=0|1 bash scripts/gpu-session.sh
 #   here:   tar xzf <files_at>/gpu-session.tgz      (then commit; the next call carries it back)
 #
 # Steps, in priority order; each one that finishes leaves a marker in results/gpu-session/<gpu>/,
