@@ -17,6 +17,8 @@ FRAMEWORKS: dict[str, str] = {
     "tensorflow": "impls.tensorflow:KerasFramework",
     "mxnet": "impls.mxnet:GluonFramework",
     "jax": "impls.jax:FlaxFramework",
+    "keras-jax": "impls.keras_jax:KerasJaxFramework",
+    "keras-torch": "impls.keras_torch:KerasTorchFramework",
 }
 
 # Extra implementations for tests and plug-ins: "name=module:Class,name2=module2:Class2".
