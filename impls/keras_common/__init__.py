@@ -54,9 +54,10 @@ def keras_versions(keras: ModuleType) -> dict[str, str]:
 
 def keras_settings(keras: ModuleType, native: str, native_mode: str, loop: str) -> dict[str, Any]:
     """The Keras part of ``settings()``: backend, float type, image layout, the training loop, and the
-    native framework and mode this row is measured against (the report's wrapper-cost table reads
-    ``native_framework``/``native_mode``)."""
+    native framework and mode this row is measured against (the report's wrapper-cost section,
+    ``bench.report.sections.wrappers``, reads ``wrapper``, ``native_framework`` and ``native_mode``)."""
     return {
+        "wrapper": "Keras",
         "keras_backend": keras.backend.backend(),
         "keras_floatx": keras.config.floatx(),
         "keras_image_data_format": keras.config.image_data_format(),

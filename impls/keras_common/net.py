@@ -36,7 +36,8 @@ class KerasNet:
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
         """Load canonical-layout weights into the Keras variables."""
         for name, layer in self._layers().items():
-            kernel = to_channels_last(np.asarray(weights[f"{name}.weight"], np.float32), self.flatten.get(name))
+            canonical = np.asarray(weights[f"{name}.weight"], dtype=np.float32)
+            kernel = to_channels_last(canonical, self.flatten.get(name))
             layer.kernel.assign(np.ascontiguousarray(kernel))
             layer.bias.assign(np.asarray(weights[f"{name}.bias"], dtype=np.float32))
 

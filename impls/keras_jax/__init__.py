@@ -80,6 +80,14 @@ class KerasJaxFramework(FlaxFramework):
         self._training = training
         jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION["fp32"])  # true fp32
 
+    def _device(self, device: str) -> Any:
+        """The jax row's device lookup; its fix for a missing GPU names this framework's GPU pins."""
+        try:
+            return super()._device(device)
+        except Unsupported as exc:
+            native, own = "impls/jax/requirements-gpu.txt", "impls/keras_jax/requirements-gpu.txt"
+            raise Unsupported(str(exc).replace(native, own)) from None
+
     def versions(self) -> dict[str, str]:
         """Keras, its backend, and the jax row's libraries."""
         import jaxlib

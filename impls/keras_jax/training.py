@@ -103,7 +103,8 @@ class JaxStepModel(JaxIO, KerasNet):
             trainable, optimizer_variables = optimizer.stateless_apply(optimizer_variables, grads, trainable)
             loss_sum, correct = acc
             hits = jnp.sum(jnp.argmax(logits, axis=-1) == y, dtype=jnp.int32)
-            return (trainable, non_trainable, optimizer_variables), (loss_sum + loss * y.shape[0], correct + hits)
+            acc = (loss_sum + loss * y.shape[0], correct + hits)
+            return (trainable, non_trainable, optimizer_variables), acc
 
         @functools.partial(jax.jit, static_argnames="batch_size", donate_argnums=(0, 1))
         def step(state, acc, images, labels, order, start, batch_size):

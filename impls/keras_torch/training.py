@@ -120,9 +120,8 @@ class TorchStepModel(TorchIO, KerasNet):
         """Logits for ``data`` as float32 numpy."""
         images = data[0]
         with keras.device(self.device):
-            chunks = [
-                self.net(images[i : i + EVAL_BATCH], training=False).cpu() for i in range(0, len(images), EVAL_BATCH)
-            ]
+            starts = range(0, len(images), EVAL_BATCH)
+            chunks = [self.net(images[i : i + EVAL_BATCH], training=False).cpu() for i in starts]
         return torch.cat(chunks).numpy()
 
 
