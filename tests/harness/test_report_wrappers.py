@@ -25,7 +25,7 @@ def record(
     framework: str,
     mode: str,
     seed: int,
-    examples_per_sec: float,
+    examples_per_sec: float | None,
     settings: dict[str, Any] | None = None,
     model: str = "mlp",
     threads: int = 8,
@@ -48,12 +48,14 @@ def record(
 
 
 def cells(
-    framework: str, mode: str, speeds: list[float], settings: dict[str, Any] | None = None, **kw: Any
+    framework: str, mode: str, speeds: list[float | None], settings: dict[str, Any] | None = None, **kw: Any
 ) -> list[dict[str, Any]]:
     return [record(framework, mode, seed, eps, settings, **kw) for seed, eps in enumerate(speeds)]
 
 
-def keras_jax(mode: str, speeds: list[float], native_mode: str = "jit", **kw: Any) -> list[dict[str, Any]]:
+def keras_jax(
+    mode: str, speeds: list[float | None], native_mode: str = "jit", **kw: Any
+) -> list[dict[str, Any]]:
     return cells("keras-jax", mode, speeds, {**KERAS_JAX, "native_mode": native_mode}, **kw)
 
 
@@ -131,6 +133,15 @@ def test_cells_pair_only_within_one_setup():
 
 def test_no_section_without_a_wrapper():
     assert section_of(cells("jax", "jit", SIX_JAX) + cells("torch", "eager", SIX_HALF)) == ""
+
+
+def test_cells_without_steady_state_say_so():
+    """One-epoch runs have no steady-state throughput (epoch 1 is the warm-up): no ratio is made up."""
+    recs = cells("jax", "jit", [None, None]) + keras_jax("step", [None, None])
+    (line,) = parse_tables(section_of(recs))[0]
+    assert line["against"] == "jax (jit)"
+    assert line["time per example ÷ against"] == "— (no steady-state epoch in one of the cells)"
+    assert line["verdict"] == "n/a"
 
 
 def test_too_few_runs_are_not_tested():

@@ -48,7 +48,8 @@ class Cost:
 def time_ratio(wrapper: Summary | None, base: Summary | None) -> Cost:
     """``base`` examples/s ÷ ``wrapper`` examples/s: the wrapper's time per example over the base's."""
     if wrapper is None or base is None or not wrapper.values or not base.values or not wrapper.median:
-        return Cost("— (no throughput)", "—", "n/a")
+        # a run of one epoch has only its warm-up: no steady-state throughput to divide
+        return Cost("— (no steady-state epoch in one of the cells)", "—", "n/a")
     ratio = base.median / wrapper.median
     try:
         interval = ratio_interval(wrapper.values, base.values)  # pairwise base / wrapper
