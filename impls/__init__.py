@@ -19,6 +19,8 @@ FRAMEWORKS: dict[str, str] = {
     "mxnet": "impls.mxnet:GluonFramework",
     "jax": "impls.jax:FlaxFramework",
     "paddle": "impls.paddle:PaddleFramework",
+    "keras-jax": "impls.keras_jax:KerasJaxFramework",
+    "keras-torch": "impls.keras_torch:KerasTorchFramework",
 }
 
 # Extra implementations for tests and plug-ins: "name=module:Class,name2=module2:Class2".

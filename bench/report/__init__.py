@@ -35,7 +35,7 @@ from bench.report.figures_extra import (
 )
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
-from bench.report.sections import context, detail, pipeline, summary
+from bench.report.sections import context, detail, pipeline, summary, wrappers
 
 __all__ = [
     "Group",
@@ -105,6 +105,7 @@ def build_report(
     if rows:
         parts += detail.accuracy_section(rows, links["accuracy"])
         parts += detail.throughput_section(rows, links["throughput"])
+        parts += wrappers.wrappers_section(rows)
         parts += pipeline.input_section(rows, input_link(rows, out, figures))
         parts += pipeline.scaling_section(rows, scaling_links(rows, out, figures))
         parts += detail.ttt_section(rows, links["ttt"])

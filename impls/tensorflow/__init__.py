@@ -14,7 +14,7 @@ This module sets the environment Keras and TF read at import (before importing t
 any module below) and is the framework behind the contract (``KerasFramework``: threading, versions,
 devices, settings, the TF32 switch, build, peak measurement). The rest, one job per module:
 
-``models.py``    the ``keras.Sequential`` builders and the Keras <-> canonical weight layout translation
+``impls/keras_common/models.py``  the ``keras.Sequential`` builders, shared with Keras on JAX and torch
 ``training.py``  ``KerasModel``: the train/eval steps in each mode, the epoch loop, evaluation, sync
 ``native.py``    the native input: a ``tf.data`` pipeline in the harness's order
 ``no_gpu.py``    why TF sees no GPU, and what to install

@@ -20,7 +20,7 @@ from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
 from bench.specs import ModelSpec
-from impls.tensorflow.models import BUILDERS
+from impls.keras_common.models import BUILDERS
 from impls.tensorflow.native import NativePipeline
 
 TF_DEVICES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}

@@ -1,8 +1,9 @@
-"""The two networks as idiomatic ``keras.Sequential`` models (NHWC, HWIO kernels).
+"""The two networks as idiomatic ``keras.Sequential`` models (NHWC, HWIO kernels), one definition for
+every Keras backend: ``impls.tensorflow``, ``impls.keras_jax`` and ``impls.keras_torch`` build these.
 
 Their weights are translated to and from the canonical layout by ``bench.layouts`` (shared with
-JAX/Flax, which is channels-last too). Imported through the package, whose ``__init__`` selects
-Keras's TF backend before Keras is imported.
+JAX/Flax, which is channels-last too). Importing this module imports Keras: the importing package
+selects the backend first (``KERAS_BACKEND``, read once, when Keras is first imported).
 """
 
 from __future__ import annotations

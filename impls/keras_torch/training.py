@@ -1,0 +1,134 @@
+"""The torch code of ``impls.keras_torch``: the Keras guide's custom train step (``TorchStepModel``)
+and ``model.fit`` (``TorchFitModel``). Imported by ``KerasTorchFramework.__init__`` after Keras was
+imported on the torch backend.
+
+The custom step follows keras.io's "Writing a training loop from scratch in PyTorch": forward with
+``model(x, training=True)``, a Keras loss, ``model.zero_grad()``, ``loss.backward()``, the gradients
+``v.value.grad`` of ``model.trainable_weights``, and ``optimizer.apply(grads, weights)`` under
+``torch.no_grad()``. As in the torch row, the order is uploaded once per epoch and sliced on the
+device, and the loss sum and correct count accumulate on the device, fetched once per epoch.
+
+Keras keeps the model channels-last on every backend; on torch its conv and pooling layers permute
+NHWC to torch's NCHW and back around each call (Keras's cost, measured as such).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import torch
+
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats
+from bench.specs import ModelSpec
+from impls.keras_common.fit import FitModel, fit_description
+from impls.keras_common.net import KerasNet
+
+COMPILED = (
+    "torch.compile of Keras's train step (compile(jit_compile=True)): forward, loss, metrics, "
+    "backward and optimizer.apply, with Dynamo's graph breaks; model.evaluate/predict compiled too"
+)
+LOOPS = {
+    "step": (
+        "custom loop (Keras guide, PyTorch): model(x, training=True), keras loss, model.zero_grad(), "
+        "loss.backward(), optimizer.apply(grads, trainable_weights) under torch.no_grad(); eager"
+    ),
+    "fit": fit_description(False, 1, "eager (Keras's torch default)"),
+    "fit-compile": fit_description(True, 1, COMPILED),
+}
+
+
+def keras_device(device: torch.device) -> str:
+    """The device string ``keras.device`` takes for a torch device ("cpu", "cuda:0")."""
+    return "cpu" if device.type == "cpu" else f"{device.type}:{device.index or 0}"
+
+
+class TorchIO:
+    """Data on the device and ``sync`` for every torch mode."""
+
+    torch_device: torch.device
+
+    def put(self, images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copy a data set to the device once, images as NHWC."""
+        nhwc = np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32)
+        labels = np.asarray(labels, dtype=np.int64)
+        return torch.from_numpy(nhwc).to(self.torch_device), torch.from_numpy(labels).to(self.torch_device)
+
+    def _device_order(self, order: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(order, dtype=np.int64)).to(self.torch_device)
+
+    def sync(self) -> None:
+        """Wait for queued CUDA work; CPU ops are synchronous."""
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize(self.torch_device)
+
+
+class TorchStepModel(TorchIO, KerasNet):
+    """A Keras network trained by the guide's custom torch loop (see the module docstring)."""
+
+    def __init__(self, spec: ModelSpec, device: torch.device, mode: str) -> None:
+        self.torch_device = device
+        super().__init__(spec, keras_device(device), mode)
+        with keras.device(self.device):
+            self.optimizer = keras.optimizers.SGD(learning_rate=float(spec.lr))  # momentum 0: plain SGD
+            self.optimizer.build(self.net.trainable_variables)
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # batch mean
+        self.sum_loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+
+    def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
+        """Plain SGD over the batches ``order[i:i + batch_size]`` of the resident data."""
+        images, labels = data
+        n = len(order)
+        self.optimizer.learning_rate = float(lr)  # assigns the optimizer's lr variable
+        weights = self.net.trainable_weights
+        with keras.device(self.device):
+            index = self._device_order(order)
+            loss_sum = torch.zeros((), device=self.torch_device)
+            correct = torch.zeros((), dtype=torch.int64, device=self.torch_device)
+            for start in range(0, n, batch_size):
+                batch = index[start : start + batch_size]
+                x, y = images[batch], labels[batch]
+                logits = self.net(x, training=True)
+                loss = self.loss_fn(y, logits)
+                self.net.zero_grad()
+                loss.backward()
+                grads = [v.value.grad for v in weights]
+                with torch.no_grad():
+                    self.optimizer.apply(grads, weights)
+                    loss_sum += loss.detach() * len(batch)
+                    correct += (logits.argmax(dim=1) == y).sum()
+        return EpochStats(loss=loss_sum.item() / n, accuracy=correct.item() / n)  # the epoch's only sync
+
+    @torch.no_grad()
+    def evaluate(self, data: Any) -> EvalStats:
+        """Mean loss and accuracy over ``data``."""
+        images, labels = data
+        n = len(labels)
+        with keras.device(self.device):
+            loss_sum = torch.zeros((), device=self.torch_device)
+            correct = torch.zeros((), dtype=torch.int64, device=self.torch_device)
+            for start in range(0, n, EVAL_BATCH):
+                x, y = images[start : start + EVAL_BATCH], labels[start : start + EVAL_BATCH]
+                logits = self.net(x, training=False)
+                loss_sum += self.sum_loss_fn(y, logits)
+                correct += (logits.argmax(dim=1) == y).sum()
+        return EvalStats(loss=loss_sum.item() / n, accuracy=correct.item() / n)
+
+    @torch.no_grad()
+    def logits(self, data: Any) -> np.ndarray:
+        """Logits for ``data`` as float32 numpy."""
+        images = data[0]
+        with keras.device(self.device):
+            starts = range(0, len(images), EVAL_BATCH)
+            chunks = [self.net(images[i : i + EVAL_BATCH], training=False).cpu() for i in starts]
+        return torch.cat(chunks).numpy()
+
+
+class TorchFitModel(TorchIO, FitModel):
+    """``model.fit`` on torch (``impls.keras_common.fit``): eager, or ``torch.compile`` of Keras's train
+    step with ``jit_compile``; ``steps_per_execution`` 1 (the only value Keras's torch trainer takes)."""
+
+    def __init__(self, spec: ModelSpec, device: torch.device, mode: str, jit_compile: bool) -> None:
+        self.torch_device = device
+        super().__init__(spec, keras_device(device), mode, jit_compile=jit_compile, steps_per_execution=1)
