@@ -81,7 +81,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
             "plain loop examples/s": plain(r.get("plain_examples_per_sec"), ",.0f"),
             "ratio of medians (ours / plain)": plain(r.get("ratio"), ".2f"),
             "median paired ratio": plain(r.get("paired_ratio"), ".2f"),
-            "paired test": _paired_test_text(r),
+            "paired test": paired_test_text(r),
             "steady epochs per side": len(r.get("harness_samples") or []),
             "measured": r.get("measured_at"),
         }
@@ -102,7 +102,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _paired_test_text(row: dict[str, Any]) -> str:
+def paired_test_text(row: dict[str, Any]) -> str:
     """``slower (p=0.008)``, ``no difference detected (p=0.38)`` or ``too few pairs``."""
     from bench import stats
 
