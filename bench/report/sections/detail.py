@@ -48,6 +48,13 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
             )
         epochs = max(len(r.get("curve") or []) for row in cell_rows for r in row.group.full_runs)
         lines = []
+        same = identical_curves(cell_rows)
+        if same:
+            out.append(
+                f"The {len(cell_rows)} cells' median curves are identical to 3 decimals at every epoch "
+                f"({', '.join(r.group.label for r in cell_rows)}): shown as one curve, shaded over every "
+                "cell's full runs.\n"
+            )
         for row in cell_rows:
             medians = epoch_values(row.group, "test_accuracy")
             line = {
@@ -60,10 +67,39 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
                 line[f"ep {epoch}"] = f"{pd.Series(values).median():.3f}" if values else ""
             line["final (median [interval])"] = ci(row.accuracy) if row.accuracy.n else "—"
             line["min–max"] = _range(row.accuracy)
+            line["accuracy gate"] = row.gate.text
             lines.append(line)
         out.append("Median test accuracy over the full runs after each epoch.\n")
         out.append(table(lines, list(lines[0])) + "\n")
     return out
+
+
+def identical_curves(rows: list[Row]) -> bool:
+    """Whether two or more cells' median test-accuracy curves agree to 3 decimals at every epoch."""
+    if len(rows) < 2:
+        return False
+    curves = {
+        tuple((e, round(float(pd.Series(v).median()), 3)) for e, v in epoch_values(r.group, "test_accuracy").items())
+        for r in rows
+    }
+    return len(curves) == 1 and bool(next(iter(curves)))
+
+
+def warm_eval(group: Any) -> Any:
+    """Evaluation examples/s over the runs' warm evaluations only: a run's cold first evaluation (its
+    compilation) never counts, whatever its record's summary metric says (``child.warm_eval_examples_per_sec``)."""
+    from bench.child import warm_eval_examples_per_sec
+    from bench.stats import Summary
+
+    values = []
+    for record in group.runs:
+        test_examples = (record.get("data") or {}).get("test_examples")
+        if not test_examples:
+            continue
+        value = warm_eval_examples_per_sec(record.get("curve") or [], int(test_examples))
+        if value is not None:
+            values.append(value)
+    return Summary.of(values, "examples/s") if values else None
 
 
 def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
@@ -74,7 +110,8 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         "epoch (compilation, autotuning, allocator warm-up) is excluded from steady state and shown "
         "on its own. Every ok run of a setup counts (full and timing-only). *IQR over runs* is the "
         "spread of the runs' steady-state medians; *evaluation* is inference throughput on the test "
-        "set.\n",
+        "set over warm evaluations only (a run's first evaluation compiles the eval path and never counts; "
+        "a throughput-only repeat evaluates twice and times the second), *n eval* the runs that have one.\n",
     ]
     for where, device_rows in by_where(rows):
         out.append(f"### {where[0]} · {where[1]}\n")
@@ -84,7 +121,7 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         for row in device_rows:
             g = row.group
             steady_epochs = sorted({(r.get("metrics") or {}).get("steady_epochs") for r in g.runs}, key=str)
-            evaluation = g.summary("eval_examples_per_sec", "examples/s")
+            evaluation = warm_eval(g)
             device_memory = g.summary("peak_device_memory_bytes", "MiB", 1.0 / MIB)
             lines.append(
                 {
@@ -96,10 +133,15 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
                     "IQR over runs": row.throughput.fmt_iqr(unit=False) if row.throughput else "—",
                     "steady epochs/run": ", ".join(str(s) for s in steady_epochs),
                     "first epoch (s) [interval]": ci(row.first_epoch),
-                    "evaluation examples/s": med(evaluation),
+                    "evaluation examples/s (warm)": med(evaluation),
+                    "n eval": str(evaluation.n) if evaluation else "0",
+                    "peak RSS (MiB)": med(row.peak_rss),
                     "peak device memory (MiB)": med(device_memory),
                 }
             )
+        if all(line["peak device memory (MiB)"] == "—" for line in lines):
+            for line in lines:
+                del line["peak device memory (MiB)"]
         out.append(table(lines, list(lines[0])) + "\n")
     return out
 

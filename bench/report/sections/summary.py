@@ -78,6 +78,8 @@ def alerts(rows: list[Row], other_data: list[dict[str, Any]], main_sha: str | No
 def interval_header(name: str, summaries: Sequence[Summary | None]) -> tuple[str, bool]:
     """``name [96.9% CI]`` when every cell's interval has the same coverage (stated once), else ``name``."""
     labels = {_coverage_label(s) for s in summaries if s is not None and s.n > 1}
+    if not labels:
+        return f"{name} (one run each)", True
     if len(labels) == 1 and all(s is None or s.n > 1 for s in summaries):
         return f"{name} [{next(iter(labels))}]", True
     return f"{name} [interval]", False
@@ -91,7 +93,7 @@ def interval_cell(summary: Summary | None, once: bool, missing: str = "—") -> 
     """The median and its bounds (the coverage too unless the heading states it)."""
     if summary is None:
         return missing
-    if not once:
+    if not once or summary.n < 2:
         return ci(summary)
     spec = summary._spec(None)
     return f"{summary.fmt_median(unit=False)} [{format(summary.low, spec)}–{format(summary.high, spec)}]"
