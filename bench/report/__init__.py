@@ -155,5 +155,5 @@ def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) 
         block = ["No verdict: no successful device-input run in these records."]
     else:
         end = report_text.find("\n## ", start + 1)
-        block = [report_text[start : end if end >= 0 else len(report_text)]]
+        block = [report_text[start + len("## Verdict\n") : end if end >= 0 else len(report_text)]]
     return verdict.write_readme(readme, verdict.readme_block(block, [Path(d).as_posix() for d in results_dirs]))

@@ -20,7 +20,7 @@ repeats count for throughput only). An interval of a median is the order-statist
 coverage in the column's heading (n = 6 runs give [min, max], 96.9%); with n ≤ 5 no interval reaches \
 {CONFIDENCE:.0%} and the *range* is shown instead, which is not a confidence interval. *× vs fastest* \
 divides by the fastest cell of the same model and setup that passes the accuracy gate; a difference is \
-called only when the exact two-sided Mann–Whitney U test gives p < {ALPHA:g} (*≈ within noise* otherwise, \
+called only when the exact two-sided Mann–Whitney U test at α = {ALPHA:g} gives p < {ALPHA:g} (*≈ within noise* otherwise, \
 *too few runs to test* when no outcome could reach it). First epoch, GFLOP/s, memory and the accuracy \
 gate are in the detail sections."""
 
