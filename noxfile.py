@@ -191,7 +191,7 @@ def _html_args(posargs: list[str]) -> list[str]:
 
 @nox.session(python=PYTHON)
 def report(session: nox.Session) -> None:
-    """Render results/REPORT.md, results/figures/ and the offline results/report.html from every run record."""
+    """Render results/REPORT.md, results/figures/ and the offline results/report.html from the records."""
     session.install("-e", ".[report]")
     session.run("python", "-m", "bench", "report", *session.posargs)
     if not any(arg.startswith("--format") for arg in session.posargs):

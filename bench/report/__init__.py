@@ -156,4 +156,6 @@ def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) 
     else:
         end = report_text.find("\n## ", start + 1)
         block = [report_text[start + len("## Verdict\n") : end if end >= 0 else len(report_text)]]
-    return verdict.write_readme(readme, verdict.readme_block(block, [Path(d).as_posix() for d in results_dirs]))
+    return verdict.write_readme(
+        readme, verdict.readme_block(block, [Path(d).as_posix() for d in results_dirs])
+    )

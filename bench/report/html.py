@@ -35,12 +35,20 @@ def _stat(summary: Summary | None) -> dict[str, Any] | None:
         label = f"range of {summary.n} (not a CI)"
     else:
         label = f"{100 * summary.coverage:.1f}% CI, order statistics"
-    return {"median": summary.median, "low": summary.low, "high": summary.high, "n": summary.n, "label": label}
+    return {
+        "median": summary.median,
+        "low": summary.low,
+        "high": summary.high,
+        "n": summary.n,
+        "label": label,
+    }
 
 
 def _build(row: Row) -> dict[str, Any]:
     runs = row.group.runs
-    commits = sorted({str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7] for r in runs})
+    commits = sorted(
+        {str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7] for r in runs}
+    )
     versions = sorted(
         {
             str(((r.get("framework") or {}).get("versions") or {}).get(row.group.framework) or "?")
@@ -86,7 +94,9 @@ def cell(row: Row) -> dict[str, Any]:
 def page_data(results_dirs: Sequence[Path]) -> dict[str, Any]:
     """Everything the page shows, as plain JSON-able values."""
     found = collect([Path(d) for d in results_dirs], records_only=True)
-    data_names = sorted({str((r.get("data") or {}).get("name") or "?") for r in found.kept if r["status"] == "ok"})
+    data_names = sorted(
+        {str((r.get("data") or {}).get("name") or "?") for r in found.kept if r["status"] == "ok"}
+    )
     return {
         "sources": [Path(d).as_posix() for d in results_dirs],
         "records": len(found.kept),

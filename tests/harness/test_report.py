@@ -248,7 +248,9 @@ def summary_rows(text: str, where: str = CPU) -> dict[tuple[str, str], dict[str,
         for row in parse_table(block[match.end() :].split("\n#### ")[0]):
             renamed = {"model": model}
             for header, cell in row.items():
-                key = {"test accuracy": ACC, "examples/s": TP, "n": N}.get(header.split(" [")[0].split(" (")[0])
+                key = {"test accuracy": ACC, "examples/s": TP, "n": N}.get(
+                    header.split(" [")[0].split(" (")[0]
+                )
                 renamed[key or header] = _full_cell(header, cell) if key in (ACC, TP) else cell
             out[(row["framework (mode)"], model)] = renamed
     return out
@@ -297,7 +299,9 @@ def test_summary_numbers_and_times_vs_fastest(tmp_path):
     assert mxnet["× vs fastest"] == "0.50× (too few runs to test)"
     # the secondary columns live in the detail sections, not in the summary
     assert not {"first epoch (s)", "GFLOP/s", "peak RSS (MiB)", "accuracy gate", "setup"} & set(torch)
-    throughput = {r["framework (mode)"]: r for r in parse_table(section(section(text, "## Throughput"), f"### {CPU}"))}
+    throughput = {
+        r["framework (mode)"]: r for r in parse_table(section(section(text, "## Throughput"), f"### {CPU}"))
+    }
     assert throughput["torch (eager)"]["first epoch (s) [interval]"] == "12.00 (range of 3: 12.00–12.00)"
     assert throughput["torch (eager)"]["peak RSS (MiB)"] == "600"
     # achieved GFLOP/s = train FLOPs/example × examples/s; the share divides by the device's best
@@ -309,7 +313,7 @@ def test_summary_numbers_and_times_vs_fastest(tmp_path):
     assert peak_rows["torch (eager)"]["% of device peak"] == f"{100 * gflops / 300:.1f}"
     assert accuracy_rows(text)[("torch (eager)", "lenet")]["accuracy gate"] == "ok (0.70–0.86)"
     # the setup is stated once, in the table's heading
-    assert f"#### lenet — 10 ep · bs 256 · lr 0.9 · 8 thr · fp32\n" in text
+    assert "#### lenet — 10 ep · bs 256 · lr 0.9 · 8 thr · fp32\n" in text
     # mxnet sorts before torch: rows are sorted by model, then framework
     table_text = section(section(text, "## Summary"), f"### {CPU}")
     assert table_text.index("mxnet (hybrid)") < table_text.index("torch (eager)")

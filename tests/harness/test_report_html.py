@@ -26,7 +26,9 @@ MACHINE_A, MACHINE_B = "Fixture CPU A · 8 cores", "Fixture CPU B · 4 cores"
 LATER = "2026-01-03T03:04:05Z"  # machine B's records get their own run ids (files)
 WAIT = 30  # seconds an explicit condition may take on a loaded 2-core machine; never a sleep
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[test])")
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (pip install -e .[test])"
+)
 if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
     pytest.skip(
         f"chromium/chromedriver not found at {CHROMIUM} and {CHROMEDRIVER} "
@@ -46,7 +48,9 @@ def fixture_records() -> list[dict]:
         *six_runs("mxnet", machine=MACHINE_A, seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4)),
         *six_runs("torch", "mlp", machine=MACHINE_A, seconds=(1.0, 1.1, 0.9, 1.05, 0.95, 1.2)),
         *six_runs("torch", machine=MACHINE_B, seconds=(8.0, 8.1, 7.9, 8.05, 7.95, 8.2), finished_at=LATER),
-        *six_runs("tensorflow", machine=MACHINE_B, seconds=(4.0, 4.1, 3.9, 4.05, 3.95, 4.2), finished_at=LATER),
+        *six_runs(
+            "tensorflow", machine=MACHINE_B, seconds=(4.0, 4.1, 3.9, 4.05, 3.95, 4.2), finished_at=LATER
+        ),
         make_record("jax", device="gpu", status="skipped", reason="fixture: no GPU"),
     ]
     for record in found:
@@ -107,7 +111,9 @@ def chart_labels(driver, chart: str = "chart-throughput") -> list[str]:
 
 
 def header(driver, name: str):
-    return next(th for th in driver.find_elements(By.CSS_SELECTOR, "#cells thead th") if th.text.rstrip(" ▲▼") == name)
+    return next(
+        th for th in driver.find_elements(By.CSS_SELECTOR, "#cells thead th") if th.text.rstrip(" ▲▼") == name
+    )
 
 
 def column(driver, name: str) -> list[str]:
@@ -151,7 +157,9 @@ def test_clicking_a_column_header_reorders_rows(loaded):
     before = column(driver, "examples/s")
     header(driver, "examples/s").click()
     WebDriverWait(driver, WAIT).until(
-        lambda d: any(th.get_attribute("aria-sort") for th in d.find_elements(By.CSS_SELECTOR, "#cells thead th"))
+        lambda d: any(
+            th.get_attribute("aria-sort") for th in d.find_elements(By.CSS_SELECTOR, "#cells thead th")
+        )
     )
     ascending = column(driver, "examples/s")
     numbers = [float(v.replace(",", "")) for v in ascending]
@@ -164,7 +172,12 @@ def test_clicking_a_column_header_reorders_rows(loaded):
 
 def test_the_machine_picker_changes_what_the_chart_shows(loaded):
     driver, _, _ = loaded
-    assert sorted(chart_labels(driver)) == ["mxnet (hybrid)", "torch (compile)", "torch (eager)", "torch (eager)"]
+    assert sorted(chart_labels(driver)) == [
+        "mxnet (hybrid)",
+        "torch (compile)",
+        "torch (eager)",
+        "torch (eager)",
+    ]
     Select(driver.find_element(By.ID, "pick-where")).select_by_visible_text(f"cpu · {MACHINE_B}")
     WebDriverWait(driver, WAIT).until(lambda d: "tensorflow (function)" in chart_labels(d))
     assert sorted(chart_labels(driver)) == ["tensorflow (function)", "torch (eager)"]

@@ -94,7 +94,8 @@ def test_heading_names_commit_and_versions_and_warns_about_different_commits(tmp
 def test_textbook_loop_beside_the_verdict(tmp_path):
     write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
     base = {"model": "lenet", "device": "cpu", "threads": 8, "machine": "Example CPU 9000 · 8 cores",
-            "harness_samples": [float(v) for v in range(1, 9)], "plain_samples": [v * 1.1 for v in range(1, 9)],
+            "harness_samples": [float(v) for v in range(1, 9)],
+            "plain_samples": [v * 1.1 for v in range(1, 9)],
             "measured_at": "2026-01-01T00:00:00Z"}  # fmt: skip
     rows = [
         {**base, "framework": "torch", "mode": "eager", "plain_examples_per_sec": 4000.0, "ratio": 2.5},

@@ -51,9 +51,9 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         same = identical_curves(cell_rows)
         if same:
             out.append(
-                f"The {len(cell_rows)} cells' median curves are identical to 3 decimals at every epoch "
-                f"({', '.join(r.group.label for r in cell_rows)}): shown as one curve, shaded over every "
-                "cell's full runs.\n"
+                f"The {len(cell_rows)} cells ({', '.join(r.group.label for r in cell_rows)}) have "
+                f"{merged_text(cell_rows)}: the figure draws them as one curve, shaded min–max over "
+                "all their full runs.\n"
             )
         for row in cell_rows:
             medians = epoch_values(row.group, "test_accuracy")
@@ -74,20 +74,40 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
     return out
 
 
-def identical_curves(rows: list[Row]) -> bool:
-    """Whether two or more cells' median test-accuracy curves agree to 3 decimals at every epoch."""
+MERGE_TOLERANCE = 0.002  # test accuracy: curves this close are one line at any plot's resolution
+
+
+def curve_gap(rows: list[Row]) -> float | None:
+    """The largest difference between two cells' median test-accuracy curves at any epoch (None: fewer
+    than two cells, or cells with different epochs)."""
     if len(rows) < 2:
-        return False
-    curves = {
-        tuple((e, round(float(pd.Series(v).median()), 3)) for e, v in epoch_values(r.group, "test_accuracy").items())
+        return None
+    curves = [
+        {e: float(pd.Series(v).median()) for e, v in epoch_values(r.group, "test_accuracy").items()}
         for r in rows
-    }
-    return len(curves) == 1 and bool(next(iter(curves)))
+    ]
+    if not curves[0] or any(c.keys() != curves[0].keys() for c in curves):
+        return None
+    return max(max(c[e] for c in curves) - min(c[e] for c in curves) for e in curves[0])
+
+
+def identical_curves(rows: list[Row]) -> bool:
+    """Whether the cells' median curves coincide (within MERGE_TOLERANCE at every epoch)."""
+    gap = curve_gap(rows)
+    return gap is not None and gap <= MERGE_TOLERANCE
+
+
+def merged_text(rows: list[Row]) -> str:
+    """How coincident curves were merged, in words."""
+    gap = curve_gap(rows) or 0.0
+    how = "identical to 3 decimals" if round(gap, 3) == 0 else f"within {gap:.3f} of each other"
+    return f"median curves {how} at every epoch"
 
 
 def warm_eval(group: Any) -> Any:
     """Evaluation examples/s over the runs' warm evaluations only: a run's cold first evaluation (its
-    compilation) never counts, whatever its record's summary metric says (``child.warm_eval_examples_per_sec``)."""
+    compilation) never counts, whatever its record's summary metric says
+    (``child.warm_eval_examples_per_sec``)."""
     from bench.child import warm_eval_examples_per_sec
     from bench.stats import Summary
 

@@ -20,7 +20,8 @@ repeats count for throughput only). An interval of a median is the order-statist
 coverage in the column's heading (n = 6 runs give [min, max], 96.9%); with n ≤ 5 no interval reaches \
 {CONFIDENCE:.0%} and the *range* is shown instead, which is not a confidence interval. *× vs fastest* \
 divides by the fastest cell of the same model and setup that passes the accuracy gate; a difference is \
-called only when the exact two-sided Mann–Whitney U test at α = {ALPHA:g} gives p < {ALPHA:g} (*≈ within noise* otherwise, \
+called only when the exact two-sided Mann–Whitney U test at α = {ALPHA:g} gives p < {ALPHA:g} \
+(*≈ within noise* otherwise, \
 *too few runs to test* when no outcome could reach it). First epoch, GFLOP/s, memory and the accuracy \
 gate are in the detail sections."""
 
@@ -102,7 +103,9 @@ def interval_cell(summary: Summary | None, once: bool, missing: str = "—") -> 
 def summary_table(rows: list[Row]) -> str:
     """The compact table of one model on one machine-device: every mode, the setup when it varies."""
     setups = {r.group.setup for r in rows}
-    acc_header, acc_once = interval_header("test accuracy", [r.accuracy if r.accuracy.n else None for r in rows])
+    acc_header, acc_once = interval_header(
+        "test accuracy", [r.accuracy if r.accuracy.n else None for r in rows]
+    )
     tp_header, tp_once = interval_header("examples/s", [r.throughput for r in rows])
     lines = []
     for row in rows:

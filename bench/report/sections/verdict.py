@@ -58,7 +58,7 @@ def rank_frameworks(rows: list[Row]) -> list[Entry]:
         if row.throughput is not None:
             by_framework[row.group.framework].append(row)
     entries = []
-    for framework, peers in by_framework.items():
+    for peers in by_framework.values():
         candidates = [r for r in peers if not r.gate.flagged] or peers
         best = max(candidates, key=lambda r: (r.throughput.median, r.group.mode))  # type: ignore[union-attr]
         entries.append(Entry(best, sorted({r.group.mode for r in peers})))
@@ -97,7 +97,8 @@ def headline(entries: list[Entry]) -> str:
     assert first.throughput is not None and second.row.throughput is not None
     margin = ratio_interval(second.row.throughput.values, first.throughput.values)
     assert second.test is not None
-    gap = f"{first.throughput.median / second.row.throughput.median:.2f}× [{_ratio_bounds(margin)}, {margin.label()}]"
+    ratio = first.throughput.median / second.row.throughput.median
+    gap = f"{ratio:.2f}× [{_ratio_bounds(margin)}, {margin.label()}]"
     if not second.test.testable:
         return (
             f"**{first.group.label}** leads **{second.row.group.label}** by {gap}; "
@@ -126,7 +127,9 @@ def accuracy_line(rows: list[Row]) -> str:
     if not by_seed:
         return "Accuracy: no full run here (throughput-only repeats)."
     if len(labels) == 1:
-        finals = ", ".join(f"{v:.3f}" for _, v in sorted((s, next(iter(d.values()))) for s, d in by_seed.items()))
+        finals = ", ".join(
+            f"{v:.3f}" for _, v in sorted((s, next(iter(d.values()))) for s, d in by_seed.items())
+        )
         return f"Accuracy: one cell with full runs ({labels[0]}: {finals}), nothing to compare."
     common = sorted(s for s, values in by_seed.items() if len(values) == len(labels))
     seeds_text = f"seed{'s' if len(common) != 1 else ''} {', '.join(str(s) for s in common)}"
@@ -140,7 +143,9 @@ def accuracy_line(rows: list[Row]) -> str:
             low, high = min(values, key=values.__getitem__), max(values, key=values.__getitem__)
             gaps.append((values[high] - values[low], seed, low, values[low], high, values[high]))
     partial = len(common) < len(by_seed)
-    scope = f"{len(labels)} cells" + (f", at the {len(common)} seed(s) all of them trained" if partial else "")
+    scope = f"{len(labels)} cells" + (
+        f", at the {len(common)} seed(s) all of them trained" if partial else ""
+    )
     if not gaps:
         finals = ", ".join(f"{round(next(iter(by_seed[s].values())), 3):.3f}" for s in common)
         return (
@@ -184,10 +189,15 @@ def textbook_line(entries: list[Entry], baselines: list[dict[str, Any]]) -> str 
     plain_order = sorted(found, key=lambda item: -float(item[1]["plain_examples_per_sec"]))
     ours_order = [e.row.group.framework for e, _ in found]
     text = " > ".join(
-        f"{b.get('framework')} ({b.get('mode')}) {float(b['plain_examples_per_sec']):,.0f}" for _, b in plain_order
+        f"{b.get('framework')} ({b.get('mode')}) {float(b['plain_examples_per_sec']):,.0f}"
+        for _, b in plain_order
     )
     same = [e.row.group.framework for e, _ in plain_order] == ours_order
-    verdict = "the same order as ours" if same else "**a different order**: a user's own plain loop would rank them so"
+    verdict = (
+        "the same order as ours"
+        if same
+        else "**a different order**: a user's own plain loop would rank them so"
+    )
     return f"Textbook loops (`nox -s baseline`, same machine, measured apart): {text} examples/s, {verdict}."
 
 
@@ -223,7 +233,8 @@ def model_block(rows: list[Row], baselines: list[dict[str, Any]]) -> list[str]:
         lines.append(
             {
                 "#": str(i),
-                "framework (best mode)": row.group.label + (" ⚠ fails accuracy gate" if row.gate.flagged else ""),
+                "framework (best mode)": row.group.label
+                + (" ⚠ fails accuracy gate" if row.gate.flagged else ""),
                 "examples/s": f"{row.throughput.median:,.0f}",
                 header: ratio,
                 "Mann–Whitney vs fastest": test_text(entry.test),
@@ -235,7 +246,10 @@ def model_block(rows: list[Row], baselines: list[dict[str, Any]]) -> list[str]:
     if all(line["textbook loop examples/s"] == "—" for line in lines):
         for line in lines:
             del line["textbook loop examples/s"]
-    out = [f"**{model}** ({cells.setup_text(setup)}): {headline(entries)}\n", table(lines, list(lines[0])) + "\n"]
+    out = [
+        f"**{model}** ({cells.setup_text(setup)}): {headline(entries)}\n",
+        table(lines, list(lines[0])) + "\n",
+    ]
     out.append(accuracy_line(peers) + "\n")
     textbook = textbook_line(entries, baselines)
     if textbook:
@@ -272,7 +286,10 @@ def commits_of(rows: list[Row]) -> set[str]:
 
 
 def verdict_section(
-    rows: list[Row], baselines: list[dict[str, Any]], heading: str = "##", summary_input: str | None = "device"
+    rows: list[Row],
+    baselines: list[dict[str, Any]],
+    heading: str = "##",
+    summary_input: str | None = "device",
 ) -> list[str]:
     """The verdict: one block per machine-device (commit and versions in its heading), one per model."""
     if summary_input is not None:
