@@ -69,7 +69,18 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
             line["min–max"] = _range(row.accuracy)
             line["accuracy gate"] = row.gate.text
             lines.append(line)
-        out.append("Median test accuracy over the full runs after each epoch.\n")
+        rest = [{k: v for k, v in line.items() if k not in ("framework (mode)", "n full")} for line in lines]
+        if len(lines) > 1 and all(r == rest[0] for r in rest):  # identical rows: one row says it all
+            counts = sorted({line["n full"] for line in lines})
+            n_full = f"{counts[0]} each" if len(counts) == 1 else " / ".join(line["n full"] for line in lines)
+            labels = ", ".join(line["framework (mode)"] for line in lines)
+            lines = [{"framework (mode)": labels, "n full": n_full, **rest[0]}]
+            out.append(
+                "Median test accuracy over the full runs after each epoch (the cells' rows are identical: one row)."
+                "\n"
+            )
+        else:
+            out.append("Median test accuracy over the full runs after each epoch.\n")
         out.append(table(lines, list(lines[0])) + "\n")
     return out
 
