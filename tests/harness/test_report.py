@@ -273,7 +273,8 @@ def accuracy_rows(text: str, where: str = CPU) -> dict[tuple[str, str], dict[str
     accuracy = section(text, "## Accuracy")
     for match in re.finditer(rf"^### Test accuracy per epoch: (\S+) on {re.escape(where)}$", accuracy, re.M):
         for row in parse_table(section(accuracy, match.group(0))):
-            out[(row["framework (mode)"], match.group(1))] = row
+            for label in row["framework (mode)"].split(", "):  # identical rows are merged into one
+                out[(label, match.group(1))] = row
     return out
 
 

@@ -126,3 +126,15 @@ def test_bench_report_writes_the_verdict_into_the_readme_between_markers(tmp_pat
     plain.write_text("no markers here\n")
     report.render([tmp_path], tmp_path / "REPORT.md", tmp_path / "figures", draw=False, readme=plain)
     assert plain.read_text() == "no markers here\n"
+
+
+def test_identical_accuracy_curves_are_merged_and_said_so(tmp_path):
+    write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
+    accuracy = section(render(tmp_path), f"### Test accuracy per epoch: lenet on {CPU}")
+    assert "have median curves identical to 3 decimals at every epoch: the figure draws them as one" in accuracy
+    (row,) = parse_table(accuracy)
+    assert row["framework (mode)"] == "mxnet (hybrid), torch (eager)" and row["n full"] == "3 each"
+    apart = tmp_path / "apart"
+    write(apart, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW, finals=(0.70, 0.72, 0.71)))
+    accuracy = section(render(apart), f"### Test accuracy per epoch: lenet on {CPU}")
+    assert "one curve" not in accuracy and len(parse_table(accuracy)) == 2

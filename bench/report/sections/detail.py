@@ -76,8 +76,8 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
             labels = ", ".join(line["framework (mode)"] for line in lines)
             lines = [{"framework (mode)": labels, "n full": n_full, **rest[0]}]
             out.append(
-                "Median test accuracy over the full runs after each epoch (the cells' rows are identical: one row)."
-                "\n"
+                "Median test accuracy over the full runs after each epoch "
+                "(the cells' rows are identical: one row).\n"
             )
         else:
             out.append("Median test accuracy over the full runs after each epoch.\n")
