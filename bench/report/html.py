@@ -87,6 +87,7 @@ def cell(row: Row) -> dict[str, Any]:
         "gate": row.gate.text,
         "flagged": row.gate.flagged,
         "curve": curve,
+        "newest": max((str(r.get("finished_at") or "") for r in g.runs), default=""),
         **_build(row),
     }
 

@@ -220,6 +220,9 @@
     `${DATA.records} run records from ${DATA.sources.join(", ")}; newest finished ${DATA.newest || "—"}; ` +
     `data: ${names} (content sha256 ${sha}); ${CELLS.length} cells.`;
   fillPicker("pick-where", "where", false, CELLS);
+  // Start on the machine-device with the newest records (the one most recently measured).
+  const newest = CELLS.slice().sort((a, b) => (a.newest < b.newest ? 1 : a.newest > b.newest ? -1 : 0))[0];
+  if (newest) document.getElementById("pick-where").value = newest.where;
   for (const [id] of PICKERS) document.getElementById(id).addEventListener("change", update);
   document.getElementById("filter").addEventListener("input", update);
   renderNotOk();

@@ -23,7 +23,7 @@ __all__ = ["fixed_environment"]  # autouse: every record gets the same fixed mac
 CHROMIUM = os.environ.get("FRAMEBENCH_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("FRAMEBENCH_CHROMEDRIVER", "/usr/bin/chromedriver")
 MACHINE_A, MACHINE_B = "Fixture CPU A · 8 cores", "Fixture CPU B · 4 cores"
-LATER = "2026-01-03T03:04:05Z"  # machine B's records get their own run ids (files)
+LATER = "2026-01-03T03:04:05Z"  # machine A's records: newer, and their own run ids (files)
 WAIT = 30  # seconds an explicit condition may take on a loaded 2-core machine; never a sleep
 
 webdriver = pytest.importorskip(
@@ -43,14 +43,22 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 def fixture_records() -> list[dict]:
     """Two fixture machines: A has torch (two modes) and mxnet, B has torch and tensorflow."""
     found = [
-        *six_runs("torch", machine=MACHINE_A),
-        *six_runs("torch", mode="compile", machine=MACHINE_A, seconds=(3.0, 3.1, 2.9, 3.05, 2.95, 3.2)),
-        *six_runs("mxnet", machine=MACHINE_A, seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4)),
-        *six_runs("torch", "mlp", machine=MACHINE_A, seconds=(1.0, 1.1, 0.9, 1.05, 0.95, 1.2)),
-        *six_runs("torch", machine=MACHINE_B, seconds=(8.0, 8.1, 7.9, 8.05, 7.95, 8.2), finished_at=LATER),
+        *six_runs("torch", machine=MACHINE_A, finished_at=LATER),
         *six_runs(
-            "tensorflow", machine=MACHINE_B, seconds=(4.0, 4.1, 3.9, 4.05, 3.95, 4.2), finished_at=LATER
+            "torch",
+            mode="compile",
+            machine=MACHINE_A,
+            seconds=(3.0, 3.1, 2.9, 3.05, 2.95, 3.2),
+            finished_at=LATER,
         ),
+        *six_runs(
+            "mxnet", machine=MACHINE_A, seconds=(12.0, 12.2, 11.8, 12.1, 11.9, 12.4), finished_at=LATER
+        ),
+        *six_runs(
+            "torch", "mlp", machine=MACHINE_A, seconds=(1.0, 1.1, 0.9, 1.05, 0.95, 1.2), finished_at=LATER
+        ),
+        *six_runs("torch", machine=MACHINE_B, seconds=(8.0, 8.1, 7.9, 8.05, 7.95, 8.2)),
+        *six_runs("tensorflow", machine=MACHINE_B, seconds=(4.0, 4.1, 3.9, 4.05, 3.95, 4.2)),
         make_record("jax", device="gpu", status="skipped", reason="fixture: no GPU"),
     ]
     for record in found:
@@ -172,6 +180,8 @@ def test_clicking_a_column_header_reorders_rows(loaded):
 
 def test_the_machine_picker_changes_what_the_chart_shows(loaded):
     driver, _, _ = loaded
+    # the page opens on the machine-device with the newest records
+    assert Select(driver.find_element(By.ID, "pick-where")).first_selected_option.text == f"cpu · {MACHINE_A}"
     assert sorted(chart_labels(driver)) == [
         "mxnet (hybrid)",
         "torch (compile)",

@@ -131,7 +131,9 @@ def test_bench_report_writes_the_verdict_into_the_readme_between_markers(tmp_pat
 def test_identical_accuracy_curves_are_merged_and_said_so(tmp_path):
     write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
     accuracy = section(render(tmp_path), f"### Test accuracy per epoch: lenet on {CPU}")
-    assert "have median curves identical to 3 decimals at every epoch: the figure draws them as one" in accuracy
+    assert (
+        "have median curves identical to 3 decimals at every epoch: the figure draws them as one" in accuracy
+    )
     (row,) = parse_table(accuracy)
     assert row["framework (mode)"] == "mxnet (hybrid), torch (eager)" and row["n full"] == "3 each"
     apart = tmp_path / "apart"
