@@ -12,6 +12,7 @@ import math
 import os
 import re
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -104,17 +105,24 @@ def page_data(results_dirs: Sequence[Path]) -> dict[str, Any]:
         "data": {"names": data_names, "sha256": found.main_sha},
         "newest": max((str(r.get("finished_at")) for r in found.kept if r.get("finished_at")), default=None),
         "cells": [cell(row) for row in found.rows],
-        "not_ok": [
-            {
-                "label": f"{cells.framework(r)} ({cells.mode(r)})",
-                "model": cells.model(r),
-                "where": f"{cells.device(r)} · {cells.machine(r)}",
-                "status": r["status"],
-                "reason": str(r.get("reason") or ""),
-            }
-            for r in found.others
-        ],
+        "not_ok": _not_ok(found.others),
     }
+
+
+def _not_ok(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Skipped and failed runs, one line per (cell, status, reason) with its count of runs."""
+    counts: Counter[tuple[str, str, str, str, str]] = Counter(
+        (
+            f"{cells.framework(r)} ({cells.mode(r)})",
+            cells.model(r),
+            f"{cells.device(r)} · {cells.machine(r)}",
+            str(r["status"]),
+            str(r.get("reason") or ""),
+        )
+        for r in records
+    )
+    names = ("label", "model", "where", "status", "reason")
+    return [{**dict(zip(names, key, strict=True)), "runs": n} for key, n in sorted(counts.items())]
 
 
 def _finite(value: Any) -> Any:

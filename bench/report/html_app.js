@@ -188,7 +188,13 @@
     };
     models.forEach((model, i) => {
       overLayout[i ? `xaxis${i + 1}` : "xaxis"] = { title: { text: "examples/s (median)" } };
-      overLayout[i ? `yaxis${i + 1}` : "yaxis"] = { title: { text: i ? "" : "final test accuracy (median)" } };
+      const yaxis = { title: { text: i ? "" : "final test accuracy (median)" } };
+      const ys = points[i].y.concat(points[i].y.map((y, j) => y + points[i].error_y.array[j]),
+        points[i].y.map((y, j) => y - points[i].error_y.arrayminus[j]));
+      if (ys.length && Math.max(...ys) - Math.min(...ys) < 0.004) {  // flat: keep the scale readable
+        yaxis.range = [Math.min(...ys) - 0.005, Math.max(...ys) + 0.005];
+      }
+      overLayout[i ? `yaxis${i + 1}` : "yaxis"] = yaxis;
     });
     Plotly.react("chart-overview", points, overLayout, { displaylogo: false, responsive: true });
   }
@@ -196,14 +202,16 @@
   function renderNotOk() {
     const table = document.getElementById("not-ok");
     const tr = table.tHead.insertRow();
-    for (const name of ["framework (mode)", "model", "machine-device", "status", "reason"]) {
+    for (const name of ["framework (mode)", "model", "machine-device", "status", "runs", "reason"]) {
       const th = document.createElement("th");
       th.textContent = name;
       tr.appendChild(th);
     }
     for (const r of DATA.not_ok) {
       const row = table.tBodies[0].insertRow();
-      for (const value of [r.label, r.model, r.where, r.status, r.reason]) row.insertCell().textContent = value;
+      for (const value of [r.label, r.model, r.where, r.status, r.runs, r.reason]) {
+        row.insertCell().textContent = value;
+      }
     }
   }
 
