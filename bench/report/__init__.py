@@ -9,9 +9,14 @@ setup (:mod:`bench.report.cells`). The newest record of a configuration on one m
 same configuration on two machines is two cells. Records measured on data whose sha256 differs from
 the majority's are reported in their own section, never mixed into the main tables.
 
+The report opens with the verdict (``sections.verdict``): per machine-device and model, each
+framework's best measured mode ranked, with the interval of its ratio to the fastest, the test's
+verdict and the accuracy parity; ``render(readme=...)`` copies it into README.md between markers.
+
 Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, '× vs fastest'),
 ``extras`` (microbench/baseline loaders), ``collect`` (load everything once), ``markdown`` (tables),
-``sections.*`` (the text), ``figures`` / ``figures_extra`` (PNGs), ``export`` (CSV/JSON).
+``sections.*`` (the text), ``figures`` / ``figures_extra`` (PNGs), ``export`` (CSV/JSON), ``html``
+(the self-contained interactive page, with ``html_template.html`` and ``html_app.js``).
 """
 
 from __future__ import annotations
