@@ -184,7 +184,7 @@ def environment_section(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## Environment\n",
         "### Framework environments\n",
-        "One row per machine-device and framework build (settings that differ between runs get a row each).\n",
+        "One row per machine-device and framework build (differing settings get a row each).\n",
         table(framework_lines, list(framework_lines[0]) if framework_lines else []) + "\n",
         "### Machines\n",
         table(machine_lines, list(machine_lines[0]) if machine_lines else []) + "\n",
