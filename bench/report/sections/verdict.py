@@ -318,7 +318,7 @@ def verdict_section(
         "interval of the ratio (order statistics of all pairwise ratios), coverage in the heading; with too "
         "few runs it is the range of the pairwise ratios, not an interval. The test is the exact two-sided "
         f"Mann–Whitney U at α = {ALPHA:g}; *textbook loop* is `nox -s baseline` (paired, exact Wilcoxon "
-        "signed-rank). Every measured mode is in *Summary* below.\n"
+        "signed-rank). Every measured mode is in the report's *Summary*.\n"
     )
     return out
 
