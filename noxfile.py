@@ -276,11 +276,23 @@ def _results_args(posargs: list[str]) -> list[str]:
     return []
 
 
+def _html_args(posargs: list[str]) -> list[str]:
+    """The --results of a report call, and report.html beside its REPORT.md."""
+    args, results = [], None
+    for i, arg in enumerate(posargs):
+        if arg == "--results" or arg.startswith("--results="):
+            results = arg.split("=", 1)[1] if "=" in arg else posargs[i + 1]
+            args += ["--results", results]
+    return args + (["--html-out", f"{results}/report.html"] if results else [])
+
+
 @nox.session(python=HARNESS_PYTHON)
 def report(session: nox.Session) -> None:
-    """Render results/REPORT.md and results/figures/ from every run record."""
+    """Render results/REPORT.md, results/figures/ and the offline results/report.html from the records."""
     session.install("-e", ".[report]")
     session.run("python", "-m", "bench", "report", *session.posargs)
+    if not any(arg.startswith("--format") for arg in session.posargs):
+        session.run("python", "-m", "bench", "report", "--format", "html", *_html_args(session.posargs))
 
 
 @nox.session

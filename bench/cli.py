@@ -52,7 +52,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = [Path(p) for p in args.results]
     summary_input = None if args.summary_input == "all" else args.summary_input
     if args.format == "md":
-        out = report.render(results, Path(args.out), Path(args.figures), summary_input=summary_input)
+        # The README carries the verdict of the committed results only, never of another folder's.
+        default = args.results == ["results"] and args.out == "results/REPORT.md"
+        readme = Path(args.readme) if args.readme else (Path("README.md") if default else None)
+        out = report.render(
+            results, Path(args.out), Path(args.figures), summary_input=summary_input, readme=readme
+        )
+    elif args.format == "html":
+        from bench.report import html
+
+        out = html.write_html(results, Path(args.html_out or Path(args.results[0]) / "report.html"))
     else:
         from bench.report import export
 
@@ -114,9 +123,16 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--figures", default="results/figures")
     rep.add_argument(
         "--format",
-        choices=("md", "csv", "json"),
+        choices=("md", "html", "csv", "json"),
         default="md",
-        help="md: REPORT.md + figures (default); csv/json: the summary tables, one row per cell",
+        help="md: REPORT.md + figures (default); html: one self-contained interactive page; "
+        "csv/json: the summary tables, one row per cell",
+    )
+    rep.add_argument("--html-out", help="where --format html writes (default: <first results>/report.html)")
+    rep.add_argument(
+        "--readme",
+        help="a README whose <!-- verdict:start/end --> markers get the verdict "
+        "(default: README.md when rendering results/REPORT.md)",
     )
     rep.add_argument("--table-out", help="where --format csv/json writes (default: <results>/summary.<fmt>)")
     rep.add_argument(

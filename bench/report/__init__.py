@@ -9,9 +9,14 @@ setup (:mod:`bench.report.cells`). The newest record of a configuration on one m
 same configuration on two machines is two cells. Records measured on data whose sha256 differs from
 the majority's are reported in their own section, never mixed into the main tables.
 
+The report opens with the verdict (``sections.verdict``): per machine-device and model, each
+framework's best measured mode ranked, with the interval of its ratio to the fastest, the test's
+verdict and the accuracy parity; ``render(readme=...)`` copies it into README.md between markers.
+
 Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, '× vs fastest'),
 ``extras`` (microbench/baseline loaders), ``collect`` (load everything once), ``markdown`` (tables),
-``sections.*`` (the text), ``figures`` / ``figures_extra`` (PNGs), ``export`` (CSV/JSON).
+``sections.*`` (the text), ``figures`` / ``figures_extra`` (PNGs), ``export`` (CSV/JSON), ``html``
+(the self-contained interactive page, with ``html_template.html`` and ``html_app.js``).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from bench.report.figures_extra import (
 )
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
-from bench.report.sections import context, detail, pipeline, summary, wrappers
+from bench.report.sections import context, detail, pipeline, summary, verdict, wrappers
 
 __all__ = [
     "Group",
@@ -88,19 +93,22 @@ def build_report(
 
     parts = summary.header(found.results_dirs, found.kept, found.superseded, found.unreadable, found.main_sha)
     parts += summary.alerts(rows, found.other_data, found.main_sha)
+    parts += verdict.verdict_section(rows, found.baselines, "##", summary_input)
+    parts.append("## Summary\n")
+    if rows:
+        shown = "all inputs" if summary_input is None else f"input = {summary_input} only"
+        parts.append(f"Every measured mode, {shown}.\n")
+    else:
+        parts.append("No successful runs: every record is skipped or failed (reasons below).\n")
+    parts += summary.summary_section(rows, found.others, "###", summary_input)
+    if rows:
+        parts.append(summary.HOW_TO_READ + "\n")
     if overview:
         parts += [
             "## Overview\n",
             f"![accuracy vs training throughput]({overview})\n",
             OVERVIEW_CAPTION + "\n",
         ]
-    parts.append("## Summary\n")
-    if rows:
-        shown = "all inputs" if summary_input is None else f"input = {summary_input} only"
-        parts.append(summary.HOW_TO_READ + f" These tables show {shown}.\n")
-    else:
-        parts.append("No successful runs: every record is skipped or failed (reasons below).\n")
-    parts += summary.summary_section(rows, found.others, "###", summary_input)
     parts += summary.other_data_section(found.other_data)
     if rows:
         parts += detail.accuracy_section(rows, links["accuracy"])
@@ -127,11 +135,13 @@ def render(
     figures: Path,
     draw: bool = True,
     summary_input: str | None = "device",
+    readme: Path | None = None,
 ) -> Path:
     """Write the report (and its figures) from every record under ``results_dirs``; return its path.
 
     ``summary_input`` picks the input path the summary tables show ("device" by default, "native",
-    or None for all); the other sections always show every input.
+    or None for all); the other sections always show every input. ``readme``, when given, gets the
+    verdict between its ``<!-- verdict:start -->`` / ``<!-- verdict:end -->`` markers (if it has them).
     """
     out = Path(out)
     text = build_report([Path(d) for d in results_dirs], out, Path(figures), draw, summary_input)
@@ -139,4 +149,19 @@ def render(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
     os.replace(tmp, out)
+    if readme is not None:
+        update_readme(text, Path(readme), results_dirs)
     return out
+
+
+def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) -> bool:
+    """Copy the report's verdict into ``readme`` between its verdict markers (False: no markers)."""
+    start = report_text.find("## Verdict\n")
+    if start < 0:
+        block = ["No verdict: no successful device-input run in these records."]
+    else:
+        end = report_text.find("\n## ", start + 1)
+        block = [report_text[start + len("## Verdict\n") : end if end >= 0 else len(report_text)]]
+    return verdict.write_readme(
+        readme, verdict.readme_block(block, [Path(d).as_posix() for d in results_dirs])
+    )

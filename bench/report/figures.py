@@ -16,6 +16,7 @@ import pandas as pd
 from bench.report.cells import setup_text
 from bench.report.markdown import slug
 from bench.report.numbers import Row, by_model_where, by_where, epoch_values
+from bench.report.sections.detail import identical_curves, merged_text
 from bench.specs import MODELS
 from bench.stats import Summary
 
@@ -92,6 +93,16 @@ def _ttt_note(row: Row) -> str | None:
     return None
 
 
+def _ttt_subtitle(rows: list[Row]) -> str:
+    """What the bars are: never error bars where every cell has one run."""
+    counts = {r.ttt.reached for r in rows if r.ttt.train_seconds is not None}
+    if counts and max(counts) < 2:
+        return "one run per cell: no error bars, no interval"
+    if 1 in counts:
+        return f"median; {ERRORBAR_NOTE}; cells with one run have none"
+    return f"median; {ERRORBAR_NOTE}"
+
+
 def bar_figure(
     rows: list[Row],
     colors: dict[str, Any],
@@ -162,6 +173,28 @@ def bar_figure(
     return fig
 
 
+def _merged_curve(ax: Any, rows: list[Row]) -> None:
+    """One line for cells whose median curves coincide, the band over all their full runs."""
+    pooled: dict[int, list[float]] = {}
+    for row in rows:
+        for epoch, values in epoch_values(row.group, "test_accuracy").items():
+            pooled.setdefault(epoch, []).extend(values)
+    epochs = sorted(pooled)
+    medians = epoch_values(rows[0].group, "test_accuracy")
+    runs = sum(len(r.group.full_runs) for r in rows)
+    names = ", ".join(r.group.label for r in rows)
+    ax.plot(
+        epochs,
+        [pd.Series(medians[e]).median() for e in epochs],
+        marker="o",
+        color="tab:blue",
+        label=f"{names} (one curve, {runs} full runs)",
+        linewidth=1.8,
+    )
+    ax.fill_between(epochs, [min(pooled[e]) for e in epochs], [max(pooled[e]) for e in epochs],
+                    color="tab:blue", alpha=0.18, linewidth=0)  # fmt: skip
+
+
 def remove_stale(figures: Path) -> None:
     """Delete the figures this report draws (others in the folder are left alone)."""
     figures.mkdir(parents=True, exist_ok=True)
@@ -184,9 +217,11 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         ax = fig.add_subplot()
         spec = MODELS.get(model)
         fields = varying(cell_rows)
-        # Like-for-like frameworks often give identical curves: shrinking markers and varied dashes
-        # keep every line visible where they overlap exactly.
-        for index, row in enumerate(cell_rows):
+        merged = identical_curves(cell_rows)
+        if merged:  # like-for-like frameworks give the same curve: one line, shaded over every cell's runs
+            _merged_curve(ax, cell_rows)
+        # Otherwise shrinking markers and varied dashes keep lines visible where some overlap.
+        for index, row in enumerate([] if merged else cell_rows):
             values = epoch_values(row.group, "test_accuracy")
             epochs = list(values)
             extra = short_setup(row, fields)
@@ -219,7 +254,13 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
             )
         ax.set_title(
             f"Test accuracy per epoch: {model} on {device} · {machine}\n"
-            "(median, shaded min–max over full runs)"
+            + (
+                f"({len(cell_rows)} cells, {merged_text(cell_rows)}: one curve;\n"
+                "shaded min–max over their full runs)"
+                if merged
+                else "(median, shaded min–max over full runs)"
+            ),
+            fontsize="medium",
         )
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (fraction correct)")
@@ -250,7 +291,7 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
                 value=lambda r: r.ttt.train_seconds,
                 note=_ttt_note,
                 ylabel="training seconds to target",
-                title=f"Time to target test accuracy on {where}\n(median; {ERRORBAR_NOTE})",
+                title=f"Time to target test accuracy on {where}\n({_ttt_subtitle(full_rows)})",
                 with_target=True,
             )
             written.append(figures / f"time_to_target_{name}.png")

@@ -13,9 +13,9 @@ from bench.report.sections.pipeline import batch_series, input_pairs, thread_ser
 
 OVERVIEW = "overview.png"
 OVERVIEW_CAPTION = (
-    "Test accuracy (y) against steady-state training examples/sec (x, log scale): one point per "
-    "framework (mode) and model (marker) at the model's default setup with device input, one panel per "
-    "machine-device. Points "
+    "Test accuracy (y) against steady-state training examples/sec (x): one point per framework (mode) "
+    "at the model's default setup with device input, one panel per machine-device (row) and model "
+    "(column), each with its own axes. Points "
     "are medians; error bars are the order-statistic interval of the median (coverage ≥ 95%, e.g. "
     "[min, max] of 6 runs = 96.9%) or, with 5 runs or fewer, the plain min–max range. Accuracy uses "
     "the full runs, throughput all runs. Up and to the right is better; a hollow marker fails the "
@@ -43,7 +43,6 @@ def overview_link(rows: list[Row], out: Path, figures: Path) -> str | None:
 def draw_overview(rows: list[Row], figures: Path) -> Path | None:
     """Accuracy vs examples/sec, one panel per machine-device."""
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
 
     shown = _summary_rows(rows)
     if not shown:
@@ -51,41 +50,42 @@ def draw_overview(rows: list[Row], figures: Path) -> Path | None:
     panels = by_where(shown)
     colors = colors_for(shown)
     models = sorted({r.group.model for r in shown})
-    fig = Figure(figsize=(1.0 + 5.2 * len(panels), 4.6))
-    for i, ((device, machine), panel) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
-        for row in panel:
-            tp, acc = row.throughput, row.accuracy
-            assert tp is not None
-            color = colors[row.group.label]
-            marker = MARKERS[models.index(row.group.model) % len(MARKERS)]
-            ax.errorbar(
-                [tp.median],
-                [acc.median],
-                xerr=[[tp.median - tp.low], [tp.high - tp.median]],
-                yerr=[[acc.median - acc.low], [acc.high - acc.median]],
-                fmt=marker,
-                color=color,
-                markerfacecolor="none" if row.gate.flagged else color,
-                markersize=7,
-                capsize=3,
-                linewidth=1,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("training examples/s, steady state (log scale)")
-        ax.set_ylabel("final test accuracy")
-        ax.set_title(f"{device} · {machine}", fontsize="medium")
-        ax.grid(alpha=0.3, which="both")
-        handles = [
-            Line2D([], [], color=colors[label], marker="o", linestyle="", label=label) for label in colors
-        ]
-        handles += [
-            Line2D([], [], color="0.3", marker=MARKERS[i % len(MARKERS)], linestyle="", label=model)
-            for i, model in enumerate(models)
-        ]
-        ax.legend(handles=handles, fontsize="x-small", loc="best")
+    # One panel per machine-device (row) and model (column), each with its own axes: the accuracy gap
+    # between models never takes the height, and throughputs of different models are not on one scale.
+    fig = Figure(figsize=(1.0 + 4.6 * len(models), 0.6 + 3.9 * len(panels)))
+    for i, ((device, machine), panel_rows) in enumerate(panels):
+        for j, model in enumerate(models):
+            ax = fig.add_subplot(len(panels), len(models), i * len(models) + j + 1)
+            panel = [r for r in panel_rows if r.group.model == model]
+            for row in panel:
+                tp, acc = row.throughput, row.accuracy
+                assert tp is not None
+                color = colors[row.group.label]
+                ax.errorbar(
+                    [tp.median],
+                    [acc.median],
+                    xerr=[[tp.median - tp.low], [tp.high - tp.median]],
+                    yerr=[[acc.median - acc.low], [acc.high - acc.median]],
+                    fmt=MARKERS[j % len(MARKERS)],
+                    color=color,
+                    markerfacecolor="none" if row.gate.flagged else color,
+                    markersize=7,
+                    capsize=3,
+                    linewidth=1,
+                    label=row.group.label,
+                )
+            if not panel:
+                ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xlabel("training examples/s, steady state")
+            ax.set_ylabel("final test accuracy")
+            ax.set_title(f"{model} · {device} · {machine}", fontsize="small")
+            ax.grid(alpha=0.3, which="both")
+            ax.ticklabel_format(axis="y", useOffset=False)
+            if panel:
+                ax.legend(fontsize="x-small", loc="best")
     fig.suptitle(
-        "Accuracy vs training throughput\n(median; bars: interval of the median, or the range if n ≤ 5)",
+        "Accuracy vs training throughput, one panel per model\n"
+        "(median; bars: interval of the median, or the range if n ≤ 5)",
         fontsize="medium",
     )
     path = figures / OVERVIEW

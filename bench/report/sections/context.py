@@ -81,7 +81,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
             "plain loop examples/s": plain(r.get("plain_examples_per_sec"), ",.0f"),
             "ratio of medians (ours / plain)": plain(r.get("ratio"), ".2f"),
             "median paired ratio": plain(r.get("paired_ratio"), ".2f"),
-            "paired test": _paired_test_text(r),
+            "paired test": paired_test_text(r),
             "steady epochs per side": len(r.get("harness_samples") or []),
             "measured": r.get("measured_at"),
         }
@@ -102,7 +102,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def _paired_test_text(row: dict[str, Any]) -> str:
+def paired_test_text(row: dict[str, Any]) -> str:
     """``slower (p=0.008)``, ``no difference detected (p=0.38)`` or ``too few pairs``."""
     from bench import stats
 
@@ -134,9 +134,9 @@ def environment_section(records: list[dict[str, Any]]) -> list[str]:
         env = r.get("environment") or {}
         threads = f"{settings.get('intra_op_threads', '—')}/{settings.get('inter_op_threads', '—')}"
         line = {
+            "machine-device": f"{cells.device(r)} · {cells.machine(r)}",
             "framework": cells.framework(r),
             "mode": cells.mode(r),
-            "device": cells.device(r),
             "versions": _versions_text(cells.framework(r), fw.get("versions") or {}),
             "threads intra/inter": threads if settings else "—",
             "dtype": settings.get("dtype", "—"),
@@ -184,6 +184,7 @@ def environment_section(records: list[dict[str, Any]]) -> list[str]:
     return [
         "## Environment\n",
         "### Framework environments\n",
+        "One row per machine-device and framework build (differing settings get a row each).\n",
         table(framework_lines, list(framework_lines[0]) if framework_lines else []) + "\n",
         "### Machines\n",
         table(machine_lines, list(machine_lines[0]) if machine_lines else []) + "\n",
@@ -199,7 +200,8 @@ def _dirty_text(dirty: bool | None) -> str:
 def _env_sort(lines: dict[str, dict[str, Any]]) -> Any:
     def key(k: str) -> tuple[Any, ...]:
         line = lines[k]
-        return (line["framework"], line["mode"], cells.device_rank(line["device"]), k)
+        device, _, machine = line["machine-device"].partition(" · ")
+        return (cells.device_rank(device), machine, line["framework"], line["mode"], k)
 
     return key
 

@@ -48,6 +48,13 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
             )
         epochs = max(len(r.get("curve") or []) for row in cell_rows for r in row.group.full_runs)
         lines = []
+        same = identical_curves(cell_rows)
+        if same:
+            out.append(
+                f"The {len(cell_rows)} cells ({', '.join(r.group.label for r in cell_rows)}) have "
+                f"{merged_text(cell_rows)}: the figure draws them as one curve, shaded min–max over "
+                "all their full runs.\n"
+            )
         for row in cell_rows:
             medians = epoch_values(row.group, "test_accuracy")
             line = {
@@ -60,10 +67,70 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
                 line[f"ep {epoch}"] = f"{pd.Series(values).median():.3f}" if values else ""
             line["final (median [interval])"] = ci(row.accuracy) if row.accuracy.n else "—"
             line["min–max"] = _range(row.accuracy)
+            line["accuracy gate"] = row.gate.text
             lines.append(line)
-        out.append("Median test accuracy over the full runs after each epoch.\n")
+        rest = [{k: v for k, v in line.items() if k not in ("framework (mode)", "n full")} for line in lines]
+        if len(lines) > 1 and all(r == rest[0] for r in rest):  # identical rows: one row says it all
+            counts = sorted({line["n full"] for line in lines})
+            n_full = f"{counts[0]} each" if len(counts) == 1 else " / ".join(line["n full"] for line in lines)
+            labels = ", ".join(line["framework (mode)"] for line in lines)
+            lines = [{"framework (mode)": labels, "n full": n_full, **rest[0]}]
+            out.append(
+                "Median test accuracy over the full runs after each epoch "
+                "(the cells' rows are identical: one row).\n"
+            )
+        else:
+            out.append("Median test accuracy over the full runs after each epoch.\n")
         out.append(table(lines, list(lines[0])) + "\n")
     return out
+
+
+MERGE_TOLERANCE = 0.002  # test accuracy: curves this close are one line at any plot's resolution
+
+
+def curve_gap(rows: list[Row]) -> float | None:
+    """The largest difference between two cells' median test-accuracy curves at any epoch (None: fewer
+    than two cells, or cells with different epochs)."""
+    if len(rows) < 2:
+        return None
+    curves = [
+        {e: float(pd.Series(v).median()) for e, v in epoch_values(r.group, "test_accuracy").items()}
+        for r in rows
+    ]
+    if not curves[0] or any(c.keys() != curves[0].keys() for c in curves):
+        return None
+    return max(max(c[e] for c in curves) - min(c[e] for c in curves) for e in curves[0])
+
+
+def identical_curves(rows: list[Row]) -> bool:
+    """Whether the cells' median curves coincide (within MERGE_TOLERANCE at every epoch)."""
+    gap = curve_gap(rows)
+    return gap is not None and gap <= MERGE_TOLERANCE
+
+
+def merged_text(rows: list[Row]) -> str:
+    """How coincident curves were merged, in words."""
+    gap = curve_gap(rows) or 0.0
+    how = "identical to 3 decimals" if round(gap, 3) == 0 else f"within {gap:.3f} of each other"
+    return f"median curves {how} at every epoch"
+
+
+def warm_eval(group: Any) -> Any:
+    """Evaluation examples/s over the runs' warm evaluations only: a run's cold first evaluation (its
+    compilation) never counts, whatever its record's summary metric says
+    (``child.warm_eval_examples_per_sec``)."""
+    from bench.child import warm_eval_examples_per_sec
+    from bench.stats import Summary
+
+    values = []
+    for record in group.runs:
+        test_examples = (record.get("data") or {}).get("test_examples")
+        if not test_examples:
+            continue
+        value = warm_eval_examples_per_sec(record.get("curve") or [], int(test_examples))
+        if value is not None:
+            values.append(value)
+    return Summary.of(values, "examples/s") if values else None
 
 
 def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
@@ -74,7 +141,8 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         "epoch (compilation, autotuning, allocator warm-up) is excluded from steady state and shown "
         "on its own. Every ok run of a setup counts (full and timing-only). *IQR over runs* is the "
         "spread of the runs' steady-state medians; *evaluation* is inference throughput on the test "
-        "set.\n",
+        "set over warm evaluations only (a run's first evaluation compiles the eval path and never counts; "
+        "a throughput-only repeat evaluates twice and times the second), *n eval* the runs that have one.\n",
     ]
     for where, device_rows in by_where(rows):
         out.append(f"### {where[0]} · {where[1]}\n")
@@ -84,7 +152,7 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         for row in device_rows:
             g = row.group
             steady_epochs = sorted({(r.get("metrics") or {}).get("steady_epochs") for r in g.runs}, key=str)
-            evaluation = g.summary("eval_examples_per_sec", "examples/s")
+            evaluation = warm_eval(g)
             device_memory = g.summary("peak_device_memory_bytes", "MiB", 1.0 / MIB)
             lines.append(
                 {
@@ -96,10 +164,15 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
                     "IQR over runs": row.throughput.fmt_iqr(unit=False) if row.throughput else "—",
                     "steady epochs/run": ", ".join(str(s) for s in steady_epochs),
                     "first epoch (s) [interval]": ci(row.first_epoch),
-                    "evaluation examples/s": med(evaluation),
+                    "evaluation examples/s (warm)": med(evaluation),
+                    "n eval": str(evaluation.n) if evaluation else "0",
+                    "peak RSS (MiB)": med(row.peak_rss),
                     "peak device memory (MiB)": med(device_memory),
                 }
             )
+        if all(line["peak device memory (MiB)"] == "—" for line in lines):
+            for line in lines:
+                del line["peak device memory (MiB)"]
         out.append(table(lines, list(lines[0])) + "\n")
     return out
 

@@ -1,4 +1,4 @@
-"""The top of the report: header, alerts, how to read it, and one summary table per machine-device."""
+"""The top of the report: header, alerts, and the compact per-mode tables per machine-device and model."""
 
 from __future__ import annotations
 
@@ -9,30 +9,21 @@ from typing import Any
 
 from bench.records import Unreadable
 from bench.report import cells
-from bench.report.markdown import ci, code_list, med, plain, short, table
+from bench.report.markdown import ci, code_list, short, table
 from bench.report.numbers import Row, build_rows, by_where
-from bench.stats import ALPHA, CONFIDENCE
+from bench.stats import ALPHA, CONFIDENCE, Summary
 
 HOW_TO_READ = f"""\
-How to read the summary: one table per machine-device (device kind · machine); cells of different \
-machines are never merged or compared. Numbers are medians over runs. *n (throughput / accuracy)* \
-counts the ok runs behind each: throughput uses every run of the setup (full and timing-only repeats), \
-accuracy and time to target only the runs that trained the full schedule. Intervals of a median are \
-distribution-free order-statistic intervals: for n runs the symmetric order statistics \
-(x(k), x(n+1−k)) with the largest k whose coverage 1 − 2·BinomCDF(k−1; n, ½) is at least \
-{CONFIDENCE:.0%}, printed with their actual coverage (`[a–b] 96.9% CI`); n = 6 runs give [min, max] with \
-96.9% coverage, n = 10 give [x(2), x(9)] with 97.9%. With n ≤ 5 no interval reaches {CONFIDENCE:.0%}: \
-the values are then shown as a range (`(range of 3: a–b)`), which is not a confidence interval. \
-*examples/s* is steady-state training throughput (each run's median over its epochs after the first). \
-*× vs fastest* divides by the fastest cell of the same machine-device, model and setup that passes the \
-accuracy gate. Whether a difference is real is decided by a stated test: the two-sided Mann–Whitney U \
-test (exact) on the runs' steady examples/sec of the two cells at α = {ALPHA:g}. p ≥ {ALPHA:g} reads \
-*≈ within noise*; when the two cells have too few runs for any outcome to reach p < {ALPHA:g} (e.g. \
-3 vs 3 runs: the smallest possible p is 0.1) the cell reads *too few runs to test* and is not ranked. \
-*time to target* is the median training time (sync'ed, evaluation excluded) to the model's target \
-accuracy; *(k/n)* counts the runs that reached it. *% of device peak* is achieved GFLOP/s over the \
-highest fp32 matrix-product peak any framework measured on the machine-device. *accuracy gate* checks \
-the median final test accuracy against the model's expected band (below)."""
+How to read these tables: one block per machine-device, one table per model; machines are never merged \
+or compared. Numbers are medians over runs; *n* is runs for throughput / runs for accuracy (throughput-only \
+repeats count for throughput only). An interval of a median is the order-statistic interval, with its \
+coverage in the column's heading (n = 6 runs give [min, max], 96.9%); with n ≤ 5 no interval reaches \
+{CONFIDENCE:.0%} and the *range* is shown instead, which is not a confidence interval. *× vs fastest* \
+divides by the fastest cell of the same model and setup that passes the accuracy gate; a difference is \
+called only when the exact two-sided Mann–Whitney U test at α = {ALPHA:g} gives p < {ALPHA:g} \
+(*≈ within noise* otherwise, \
+*too few runs to test* when no outcome could reach it). First epoch, GFLOP/s, memory and the accuracy \
+gate are in the detail sections."""
 
 
 def header(
@@ -85,29 +76,50 @@ def alerts(rows: list[Row], other_data: list[dict[str, Any]], main_sha: str | No
     return ["\n>\n".join(found) + "\n"] if found else []
 
 
+def interval_header(name: str, summaries: Sequence[Summary | None]) -> tuple[str, bool]:
+    """``name [96.9% CI]`` when every cell's interval has the same coverage (stated once), else ``name``."""
+    labels = {_coverage_label(s) for s in summaries if s is not None and s.n > 1}
+    if not labels:
+        return f"{name} (one run each)", True
+    if len(labels) == 1 and all(s is None or s.n > 1 for s in summaries):
+        return f"{name} [{next(iter(labels))}]", True
+    return f"{name} [interval]", False
+
+
+def _coverage_label(summary: Summary) -> str:
+    return f"{100 * summary.coverage:.1f}% CI" if summary.coverage is not None else f"range of {summary.n}"
+
+
+def interval_cell(summary: Summary | None, once: bool, missing: str = "—") -> str:
+    """The median and its bounds (the coverage too unless the heading states it)."""
+    if summary is None:
+        return missing
+    if not once or summary.n < 2:
+        return ci(summary)
+    spec = summary._spec(None)
+    return f"{summary.fmt_median(unit=False)} [{format(summary.low, spec)}–{format(summary.high, spec)}]"
+
+
 def summary_table(rows: list[Row]) -> str:
-    """The summary table of one machine-device."""
+    """The compact table of one model on one machine-device: every mode, the setup when it varies."""
+    setups = {r.group.setup for r in rows}
+    acc_header, acc_once = interval_header(
+        "test accuracy", [r.accuracy if r.accuracy.n else None for r in rows]
+    )
+    tp_header, tp_once = interval_header("examples/s", [r.throughput for r in rows])
     lines = []
     for row in rows:
         g = row.group
+        line = {"framework (mode)": g.label}
+        if len(setups) > 1:
+            line["setup"] = g.setup_text
+        line["n"] = g.count_text()
         flag = "⚠ " if row.gate.flagged else ""
-        lines.append(
-            {
-                "framework (mode)": g.label,
-                "model": g.model,
-                "setup": g.setup_text,
-                "n (throughput / accuracy)": g.count_text(),
-                "test accuracy [interval]": flag + ci(row.accuracy) if row.accuracy.n else "—",
-                "examples/s [interval]": ci(row.throughput, "n/a (1 epoch)"),
-                "× vs fastest": row.versus,
-                "first epoch (s)": med(row.first_epoch),
-                "time to target (s)": row.ttt.cell(),
-                "GFLOP/s": med(row.gflops),
-                "% of device peak": plain(row.share_of_best, ".1f"),
-                "peak RSS (MiB)": med(row.peak_rss),
-                "accuracy gate": row.gate.text,
-            }
-        )
+        line[acc_header] = flag + interval_cell(row.accuracy, acc_once) if row.accuracy.n else "—"
+        line[tp_header] = interval_cell(row.throughput, tp_once, "n/a (1 epoch)")
+        line["× vs fastest"] = row.versus
+        line["time to target (s)"] = row.ttt.cell()
+        lines.append(line)
     return table(lines, list(lines[0]))
 
 
@@ -141,7 +153,14 @@ def summary_section(
             out.append(f"No successful runs on {where[0]} ({counts}; see *Skipped and failed runs*).\n")
             continue
         out.append(device_line([r.group for r in device_rows]) + "\n")
-        out.append(summary_table(device_rows) + "\n")
+        by_model: dict[str, list[Row]] = defaultdict(list)
+        for row in device_rows:
+            by_model[row.group.model].append(row)
+        for model in sorted(by_model):
+            setups = {r.group.setup for r in by_model[model]}
+            setup = f" — {by_model[model][0].group.setup_text}" if len(setups) == 1 else ""
+            out.append(f"{heading}# {model}{setup}\n")
+            out.append(summary_table(by_model[model]) + "\n")
     return out
 
 
