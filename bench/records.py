@@ -10,11 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
 import subprocess
 import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a record is as readable as any new file
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
@@ -55,6 +59,32 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> Path:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (/proc), else set and reset."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a text file via a temp file + rename; on any error (a full disk) no temp file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -85,6 +115,42 @@ def validate(record: Any) -> list[str]:
     return []
 
 
+# Metrics that cannot be negative, and those that must be positive (a throughput of 0 is no run).
+NON_NEGATIVE = ("first_epoch_seconds", "train_seconds_total", "peak_rss_bytes", "peak_device_memory_bytes",
+                "final_test_accuracy", "share_of_peak", "final_train_loss")  # fmt: skip
+POSITIVE = ("steady_examples_per_sec", "eval_examples_per_sec", "achieved_gflops", "device_peak_gflops")
+AT_MOST_ONE = {
+    "final_test_accuracy": "an accuracy above 1",
+    "share_of_peak": "over 100% of the device's peak",
+}
+
+
+def metric_problems(record: dict[str, Any]) -> list[str]:
+    """What is impossible in an ok record's metrics (NaN or infinite values, negative throughput,
+    accuracy or times, accuracy above 1, a share of peak above 100%); empty when they are plausible.
+    The one validator every reader applies: such a record is listed as invalid, never averaged."""
+    if record.get("status") != "ok":
+        return []
+    metrics = record.get("metrics") or {}
+    problems = []
+    values = dict(metrics)
+    ttt = metrics.get("time_to_target")
+    if isinstance(ttt, dict):
+        values.update({f"time_to_target.{k}": v for k, v in ttt.items() if k != "target"})
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(value):
+            problems.append(f"{name} is {value}")
+        elif name in POSITIVE and value <= 0:
+            problems.append(f"{name} is {value:g} (must be positive)")
+        elif (name in NON_NEGATIVE or name.startswith("time_to_target.")) and value < 0:
+            problems.append(f"{name} is {value:g} (must not be negative)")
+        elif name in AT_MOST_ONE and value > 1:
+            problems.append(f"{name} is {value:g} ({AT_MOST_ONE[name]})")
+    return [f"invalid metrics: {'; '.join(problems)}"] if problems else []
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """A file in runs/ that could not be used, and why."""
@@ -93,8 +159,29 @@ class Unreadable:
     reason: str
 
 
+def leftover_records(*results_dirs: str | os.PathLike) -> list[Unreadable]:
+    """Complete records left as temporary files (a writer stopped between writing and renaming).
+
+    A partial temp file (a writer killed mid-write) is no record and is not listed."""
+    found = []
+    for results in results_dirs:
+        for path in sorted(runs_dir(results).glob(".*.tmp")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not validate(record) and isinstance(record.get("run_id"), str):
+                found.append(Unreadable(str(path), f"a complete record left as a temporary file (its writer "
+                                        f"stopped before renaming it); rename it to {record['run_id']}.json "
+                                        "to count it, or delete it"))  # fmt: skip
+    return found
+
+
 def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Unreadable]]:
-    """Read every record under the given results directories; bad files are listed, not fatal."""
+    """Read every record under the given results directories; bad files are listed, not fatal.
+
+    Listed too: records with impossible metrics (``metric_problems``) and complete records left as
+    temporary files (``leftover_records``); neither is returned as a record."""
     records, unreadable = [], []
     for results in results_dirs:
         for path in sorted(runs_dir(results).glob("*.json")):
@@ -103,19 +190,128 @@ def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]]
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 unreadable.append(Unreadable(str(path), f"invalid JSON: {str(exc).splitlines()[0]}"))
                 continue
-            problems = validate(record)
+            problems = validate(record) or metric_problems(record)
             if problems:
                 unreadable.append(Unreadable(str(path), problems[0]))
                 continue
             record["_path"] = str(path)
             records.append(record)
-    return records, unreadable
+    return records, unreadable + leftover_records(*results_dirs)
 
 
-def completed_keys(results: str | os.PathLike) -> set[str]:
-    """Configuration keys that already have an ``ok`` record (for --resume)."""
-    records, _ = load_records(results)
-    return {r["config_key"] for r in records if r["status"] == "ok" and r.get("config_key")}
+# ----------------------------------------------------------------------------------------------
+# which record of a configuration counts: the one rule, for the report and for --resume alike
+
+
+def _mode(record: dict[str, Any]) -> str:
+    framework = record.get("framework") if isinstance(record.get("framework"), dict) else {}
+    return str(framework.get("mode") or (record.get("config") or {}).get("mode") or "?")
+
+
+def config_identity(record: dict[str, Any]) -> str:
+    """A configuration on one machine-device: the config (without the data folder), the resolved mode,
+    the device kind and the machine. The data hash and the build are compared apart (``counting``)."""
+    config = {k: v for k, v in (record.get("config") or {}).items() if k != "data_dir"}
+    config["mode"] = _mode(record)
+    device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    config["device"] = device.get("kind") or config.get("device")
+    try:
+        config["machine"] = machine_label(record)
+    except (AttributeError, KeyError, TypeError):
+        config["machine"] = "?"
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def build_of(record: dict[str, Any]) -> tuple[str | None, str | None]:
+    """A record's software build: its framework versions (as canonical JSON) and framebench commit;
+    each None when unknown (a run that died before its framework reported its versions)."""
+    framework = record.get("framework") if isinstance(record.get("framework"), dict) else {}
+    versions = framework.get("versions") or None
+    commit = (record.get("environment") or {}).get("framebench_commit") or None
+    return (json.dumps(versions, sort_keys=True, default=str) if versions else None,
+            str(commit) if commit else None)  # fmt: skip
+
+
+def same_build(
+    a: tuple[str | None, str | None], b: tuple[str | None, str | None], pool_commits: bool
+) -> bool:
+    """Two builds are one when their versions match (or either is unknown) and, unless commits are
+    pooled, their commits match (or either is unknown)."""
+    versions = a[0] is None or b[0] is None or a[0] == b[0]
+    commits = pool_commits or a[1] is None or b[1] is None or a[1] == b[1]
+    return versions and commits
+
+
+def _data_sha(record: dict[str, Any]) -> str | None:
+    return (record.get("data") or {}).get("sha256") if isinstance(record.get("data"), dict) else None
+
+
+def _same_configuration(a: dict[str, Any], b: dict[str, Any], pool_commits: bool) -> bool:
+    sha_a, sha_b = _data_sha(a), _data_sha(b)
+    return (sha_a is None or sha_b is None or sha_a == sha_b) and same_build(
+        build_of(a), build_of(b), pool_commits
+    )
+
+
+def counting(
+    records: Iterable[dict[str, Any]], pool_commits: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Which record of each configuration counts; return (counted, superseded).
+
+    The rule: records are the same configuration when they share a machine-device and config (or a
+    ``config_key``), their data hashes match (or one is unknown) and they are one software build
+    (``same_build``). Of one configuration, the newest ``ok`` record counts; only a configuration
+    without an ok record counts its newest failed or skipped record. So a failure recorded after a
+    good run (a run repeated without --resume, a child outliving a killed parent) never hides it, and
+    ``--resume`` (``completed_keys``) skips exactly the configurations the report shows as ok.
+    """
+    order = sorted(
+        records,
+        key=lambda r: (r.get("status") == "ok", str(r.get("finished_at") or ""), str(r.get("run_id") or "")),
+        reverse=True,
+    )
+    counted: list[dict[str, Any]] = []
+    superseded: list[dict[str, Any]] = []
+    by_identity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in order:
+        identity, key = config_identity(record), record.get("config_key")
+        place = json.loads(identity)
+        where = f"{place.get('device')}|{place.get('machine')}|{key}" if key else None
+        candidates = by_identity[identity] + (by_key[where] if where else [])
+        if any(_same_configuration(record, other, pool_commits) for other in candidates):
+            superseded.append(record)
+            continue
+        counted.append(record)
+        by_identity[identity].append(record)
+        if where:
+            by_key[where].append(record)
+    return counted, superseded
+
+
+def completed_keys(
+    results: str | os.PathLike,
+    versions: dict[str, dict[str, Any]] | None = None,
+    commit: str | None = None,
+    pool_commits: bool = False,
+) -> set[str]:
+    """Configuration keys whose counted record (``counting``) is ``ok`` (for --resume).
+
+    With ``versions`` (framework -> the versions its environment reports now) and ``commit`` (this
+    framebench's), only records of this build count: a new framework version or commit is a new cell
+    and is measured again."""
+    counted, _ = counting(load_records(results)[0], pool_commits)
+    keys = set()
+    for record in counted:
+        if record["status"] != "ok" or not record.get("config_key"):
+            continue
+        if versions is not None or commit is not None:
+            current = (versions or {}).get(str((record.get("framework") or {}).get("name")))
+            now = (json.dumps(current, sort_keys=True, default=str) if current else None, commit)
+            if not same_build(build_of(record), now, pool_commits):
+                continue
+        keys.add(record["config_key"])
+    return keys
 
 
 def _git(*args: str) -> str | None:
@@ -247,9 +443,14 @@ def base_record(config: dict[str, Any], run_id: str | None = None) -> dict[str, 
 
 
 def outcome_record(
-    config: dict[str, Any], status: str, reason: str, config_key: str | None = None, **extra: Any
+    config: dict[str, Any],
+    status: str,
+    reason: str,
+    config_key: str | None = None,
+    run_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """A complete failed/skipped record for a run that produced no measurements."""
-    record = base_record(config)
+    record = base_record(config, run_id)
     record.update(status=status, reason=reason, config_key=config_key, finished_at=utc_now(), **extra)
     return record

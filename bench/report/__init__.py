@@ -16,10 +16,10 @@ Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, 'Ã
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.records import write_text_atomic
 from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
@@ -71,9 +71,10 @@ def build_report(
     figures: Path,
     draw: bool = True,
     summary_input: str | None = "device",
+    pool_commits: bool = False,
 ) -> str:
     """Return the markdown of the report (drawing the figures unless ``draw`` is False)."""
-    found = collect([Path(d) for d in results_dirs])
+    found = collect([Path(d) for d in results_dirs], pool_commits=pool_commits)
     if not found.loaded:
         return _empty_report(found)
     rows = found.rows
@@ -102,6 +103,7 @@ def build_report(
         parts.append("No successful runs: every record is skipped or failed (reasons below).\n")
     parts += summary.summary_section(rows, found.others, "###", summary_input)
     parts += summary.other_data_section(found.other_data)
+    parts += context.older_builds_section(found.older_builds)
     if rows:
         parts += detail.accuracy_section(rows, links["accuracy"])
         parts += detail.throughput_section(rows, links["throughput"])
@@ -126,6 +128,7 @@ def render(
     figures: Path,
     draw: bool = True,
     summary_input: str | None = "device",
+    pool_commits: bool = False,
 ) -> Path:
     """Write the report (and its figures) from every record under ``results_dirs``; return its path.
 
@@ -133,9 +136,7 @@ def render(
     or None for all); the other sections always show every input.
     """
     out = Path(out)
-    text = build_report([Path(d) for d in results_dirs], out, Path(figures), draw, summary_input)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    text = build_report(
+        [Path(d) for d in results_dirs], out, Path(figures), draw, summary_input, pool_commits
+    )
+    return write_text_atomic(out, text.rstrip("\n") + "\n")  # a full disk leaves no temp file
