@@ -128,7 +128,8 @@ class CrashFramework(NumpyFramework):
 
 class SlowModel(NumpyModel):
     """Sleeps $FRAMEBENCH_TEST_SLEEP s per epoch ($FRAMEBENCH_TEST_SLEEP_LATER s in every run after the
-    first); each run that starts training touches a marker: ``started``, ``started.2``, ``started.3``..."""
+    first); each run that starts training writes a marker holding its process id: ``started``,
+    ``started.2``, ``started.3``... (written whole, then renamed: a marker that exists is complete)."""
 
     native_input = None  # this framework has no native pipeline: its native runs are skipped
 
@@ -137,7 +138,11 @@ class SlowModel(NumpyModel):
         sleep = float(os.environ.get("FRAMEBENCH_TEST_SLEEP", "0"))
         if marker:
             earlier = len(glob.glob(glob.escape(marker) + "*"))
-            open(marker if earlier == 0 else f"{marker}.{earlier + 1}", "a").close()  # training started
+            name = marker if earlier == 0 else f"{marker}.{earlier + 1}"
+            tmp = os.path.join(os.path.dirname(marker), f".tmp-{os.getpid()}")
+            with open(tmp, "w") as handle:  # training started, in this process
+                handle.write(str(os.getpid()))
+            os.replace(tmp, name)
             if earlier and "FRAMEBENCH_TEST_SLEEP_LATER" in os.environ:
                 sleep = float(os.environ["FRAMEBENCH_TEST_SLEEP_LATER"])
         time.sleep(sleep)
