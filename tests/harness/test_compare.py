@@ -127,7 +127,7 @@ def test_unreadable_and_invalid_record_files_are_named(tmp_path):
     bad = make_record("torch", seed=9, machine=OTHER)
     bad["metrics"]["steady_examples_per_sec"] = -1.0
     write(Path(new), bad)
-    code, text, err = run_err(base, new)
+    _, text, err = run_err(base, new)
     assert "broken.json: skipped (invalid JSON" in err
     assert f"{bad['run_id']}.json: skipped (invalid metrics: steady_examples_per_sec is -1" in err
     (row,) = table_rows(text)

@@ -71,10 +71,13 @@ def test_two_shards_into_one_folder_lose_no_record(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for i in (1, 2)
     ]
-    outcomes = [(proc.wait(timeout=600), proc.stderr.read()) for proc in procs]
+    outcomes = []
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=600)
+        outcomes.append((proc.returncode, stderr))
     got = load(results)
     assert sorted((r["config"]["framework"], r["config"]["seed"]) for r in got) == sorted(
         (fw, seed) for fw in ("crashy", "slow") for seed in range(6)
@@ -159,7 +162,8 @@ def test_child_stops_when_the_pipe_from_its_parent_closes(tmp_path):
 def test_each_run_has_its_own_log_and_its_record_points_at_it(tmp_path):
     """Defect 6: with --batch-sizes 64,256 both crashes keep their own log."""
     result = bench("run", "--framework", "crashy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
-                   "--seeds", "0", "--batch-sizes", "64,256", "--results", str(tmp_path), "--quiet")  # fmt: skip
+                   "--seeds", "0", "--batch-sizes", "64,256", "--results", str(tmp_path),
+                   "--quiet")  # fmt: skip
     assert result.returncode == 1
     failed = load(tmp_path)
     assert sorted(r["config"]["batch_size"] for r in failed) == [64, 256]
