@@ -4,10 +4,12 @@ The report is a pure function of the record files (and any pytest-benchmark / ba
 ``<results>/microbench/`` and ``<results>/baseline/``): rows are sorted, the statistics are exact
 (no resampling), and the only timestamps are the records' own, so regenerating it gives a readable diff.
 
-Records are grouped into cells by framework, resolved mode, model, device kind, machine and training
-setup (:mod:`bench.report.cells`). The newest record of a configuration on one machine counts; the
-same configuration on two machines is two cells. Records measured on data whose sha256 differs from
-the majority's are reported in their own section, never mixed into the main tables.
+Records are grouped into cells by framework, resolved mode, model, device kind, machine, training
+setup and software build (:mod:`bench.report.cells`). Of one configuration on one machine and build,
+the newest ok record counts (``bench.records.counting``, the rule ``--resume`` follows too); the
+same configuration on two machines or builds is two cells, and each machine shows its newest build.
+Records measured on data whose sha256 differs from the majority's are reported in their own
+section, never mixed into the main tables.
 
 Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, '× vs fastest'),
 ``extras`` (microbench/baseline loaders), ``collect`` (load everything once), ``markdown`` (tables),
