@@ -107,10 +107,13 @@ class NumpyFramework:
         return self.model_class(spec)
 
     def peak_gflops(self, device: str) -> dict[str, Any]:
-        a = np.ones((256, 256), np.float32)
-        start = time.perf_counter()
-        a @ a
-        return {"gflops": 2 * 256**3 / (time.perf_counter() - start) / 1e9, "method": "numpy 256"}
+        a = np.ones((512, 512), np.float32)
+        best = float("inf")
+        for _ in range(5):  # best of 5: one cold call underestimates the peak (a share above 100%)
+            start = time.perf_counter()
+            a @ a
+            best = min(best, time.perf_counter() - start)
+        return {"gflops": 2 * 512**3 / best / 1e9, "method": "numpy 512, best of 5"}
 
     def peak_device_memory_bytes(self, device: str):
         return None
