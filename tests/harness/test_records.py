@@ -174,6 +174,14 @@ def test_impossible_metrics_make_a_record_invalid_where_it_is_read(tmp_path, met
     assert records.metric_problems(good) == []
 
 
+def test_a_tf32_run_may_pass_the_fp32_peak():
+    record = _ok("2026-01-01T10:00:00Z")
+    record["metrics"]["share_of_peak"] = 1.4
+    assert records.metric_problems(record)
+    record["config"]["precision"] = "tf32"
+    assert records.metric_problems(record) == []
+
+
 def test_complete_temporary_records_are_listed_partial_ones_are_not(tmp_path):
     record = records.outcome_record(CONFIG, "failed", "boom")
     runs = tmp_path / "runs"
