@@ -131,9 +131,10 @@ def metric_problems(record: dict[str, Any]) -> list[str]:
     The one validator every reader applies: such a record is listed as invalid, never averaged."""
     if record.get("status") != "ok":
         return []
-    metrics = record.get("metrics") or {}
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     # The peak is an fp32 matrix product: a tf32 run may pass it without anything being wrong.
-    fp32 = (record.get("config") or {}).get("precision", "fp32") == "fp32"
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    fp32 = config.get("precision", "fp32") == "fp32"
     problems = []
     values = dict(metrics)
     ttt = metrics.get("time_to_target")
