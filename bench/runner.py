@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import records
+from bench import counting, records
 from bench.child import PROGRESS_PREFIX
 from bench.config import Matrix, RunConfig, UsageError
 
@@ -216,9 +216,9 @@ def run_matrix(
     check_results_writable(results)
     dataset = data_mod.load(matrix.data_dir)  # fail fast, once, on missing or corrupt data
     done_keys: set[str] = set()
-    if resume:  # the report's rule (records.counting): an ok record of this build counts
+    if resume:  # the report's rule (bench.counting.choose): an ok record of this build counts
         commit = records.source_state()["framebench_commit"]
-        done_keys = records.completed_keys(results, matrix.versions or None, commit, pool_commits)
+        done_keys = counting.completed_keys(results, matrix.versions or None, commit, pool_commits)
         for leftover in records.leftover_records(results):
             print(f"note: {leftover.path}: {leftover.reason}", file=sys.stderr)
     outcomes: list[Outcome] = []

@@ -6,7 +6,7 @@ The report is a pure function of the record files (and any pytest-benchmark / ba
 
 Records are grouped into cells by framework, resolved mode, model, device kind, machine, training
 setup and software build (:mod:`bench.report.cells`). Of one configuration on one machine and build,
-the newest ok record counts (``bench.records.counting``, the rule ``--resume`` follows too); the
+the newest ok record counts (``bench.counting.choose``, the rule ``--resume`` follows too); the
 same configuration on two machines or builds is two cells, and each machine shows its newest build.
 Records measured on data whose sha256 differs from the majority's are reported in their own
 section, never mixed into the main tables.

@@ -5,7 +5,7 @@ configuration without the seed, the repeat and the run's purpose: a throughput-o
 belongs to the same cell as the ``full`` runs of that setup. ``input``, ``precision``, ``batch_size``,
 ``threads`` and ``loader_workers`` are part of the setup, so they are never mixed. The build is the
 framework's versions as recorded and, unless commits are pooled, the framebench commit: two torch
-builds on one machine are two cells, never one median (``bench.records.counting`` holds the rule
+builds on one machine are two cells, never one median (``bench.counting.choose`` holds the rule
 of which record of a configuration counts; ``--resume`` uses the same).
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import records as records_mod
+from bench import counting
 from bench.stats import Summary
 
 try:
@@ -140,11 +140,11 @@ def setup_text(setup_items: Sequence[tuple[str, Any]]) -> str:
 def dedupe(
     records: Iterable[dict[str, Any]], pool_commits: bool = False
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The record of each configuration that counts, and the superseded ones: ``records.counting``,
+    """The record of each configuration that counts, and the superseded ones: ``bench.counting.choose``,
     the one rule ``--resume`` follows too (newest ok record of a configuration and build; a failed or
     skipped record only where no ok one exists). The same configuration on two machines, or of two
     builds, is two measurements, never a supersession."""
-    return records_mod.counting(records, pool_commits)
+    return counting.choose(records, pool_commits)
 
 
 def versions(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:

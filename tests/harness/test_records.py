@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench import records
+from bench import counting, records
 
 CONFIG = {"framework": "torch", "model": "mlp", "device": "cpu", "mode": "eager", "seed": 0, "epochs": 1,
           "batch_size": 256, "lr": 0.1, "threads": 2, "repeat": 0}  # fmt: skip
@@ -77,7 +77,7 @@ def test_atomic_write_leaves_old_file_intact_when_interrupted(tmp_path, monkeypa
 
 def test_completed_keys_only_counts_ok(tmp_path):
     records.write_record(tmp_path, records.outcome_record(CONFIG, "failed", "x", config_key="k1"))
-    assert records.completed_keys(tmp_path) == set()
+    assert counting.completed_keys(tmp_path) == set()
 
 
 def _ok(finished_at: str, key: str = "k1", versions: dict | None = None, commit: str = "c" * 40) -> dict:
@@ -108,34 +108,34 @@ def test_one_rule_decides_which_record_counts_for_the_report_and_for_resume(tmp_
     for record in (good, late):
         records.write_record(tmp_path, record)
     loaded, _ = records.load_records(tmp_path)
-    counted, superseded = records.counting(loaded)
+    counted, superseded = counting.choose(loaded)
     assert [r["run_id"] for r in counted] == [good["run_id"]]
     assert [r["run_id"] for r in superseded] == [late["run_id"]]
     assert [r["run_id"] for r in cells.dedupe(loaded)[0]] == [good["run_id"]]
-    assert records.completed_keys(tmp_path) == {"k1"}
+    assert counting.completed_keys(tmp_path) == {"k1"}
     # without an ok record, the newest failure counts (and --resume redoes the configuration)
     only_failures = [_failed("2026-01-01T09:00:00Z", "old"), late]
-    assert [r["reason"] for r in records.counting(only_failures)[0]] == [late["reason"]]
+    assert [r["reason"] for r in counting.choose(only_failures)[0]] == [late["reason"]]
 
 
 def test_a_new_build_is_a_new_configuration_for_resume(tmp_path):
     records.write_record(tmp_path, _ok("2026-01-01T10:00:00Z"))
     same = {"torch": {"torch": "2.5.1"}}
-    assert records.completed_keys(tmp_path, same, "c" * 40) == {"k1"}
-    assert records.completed_keys(tmp_path, {"torch": {"torch": "2.6.0"}}, "c" * 40) == set()
-    assert records.completed_keys(tmp_path, same, "d" * 40) == set()  # another commit: measured again
-    assert records.completed_keys(tmp_path, same, "d" * 40, pool_commits=True) == {"k1"}
-    assert records.completed_keys(tmp_path, None, None) == {"k1"}  # build unknown: any build
+    assert counting.completed_keys(tmp_path, same, "c" * 40) == {"k1"}
+    assert counting.completed_keys(tmp_path, {"torch": {"torch": "2.6.0"}}, "c" * 40) == set()
+    assert counting.completed_keys(tmp_path, same, "d" * 40) == set()  # another commit: measured again
+    assert counting.completed_keys(tmp_path, same, "d" * 40, pool_commits=True) == {"k1"}
+    assert counting.completed_keys(tmp_path, None, None) == {"k1"}  # build unknown: any build
 
 
 def test_two_builds_of_one_configuration_both_count():
     old = _ok("2026-01-01T10:00:00Z", versions={"torch": "2.5.1"})
     new = _ok("2026-01-02T10:00:00Z", versions={"torch": "2.6.0"})
-    counted, superseded = records.counting([old, new])
+    counted, superseded = counting.choose([old, new])
     assert len(counted) == 2 and superseded == []
     other_commit = _ok("2026-01-03T10:00:00Z", versions={"torch": "2.6.0"}, commit="d" * 40)
-    assert len(records.counting([new, other_commit])[0]) == 2
-    assert records.counting([new, other_commit], pool_commits=True)[0] == [other_commit]
+    assert len(counting.choose([new, other_commit])[0]) == 2
+    assert counting.choose([new, other_commit], pool_commits=True)[0] == [other_commit]
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

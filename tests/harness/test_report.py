@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import impls
-from bench import child, records, report
+from bench import child, counting, records, report
 from bench.config import RunConfig
 from bench.specs import get_spec
 
@@ -1006,7 +1006,7 @@ def test_a_failure_after_a_good_run_does_not_hide_it(tmp_path):
     text = render(tmp_path)
     assert summary_rows(text)[("torch (eager)", "lenet")][N] == "1 / 1"
     assert "No successful runs" not in text and "BrokenPipeError" not in text
-    assert records.completed_keys(tmp_path) == {good["config_key"]}
+    assert counting.completed_keys(tmp_path) == {good["config_key"]}
 
 
 @pytest.mark.parametrize(
