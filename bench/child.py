@@ -2,19 +2,24 @@
 
 ``python -m bench.child CONFIG_JSON RESULTS LOG`` is started by ``bench.runner`` once per run, with
 the framework's own interpreter (each framework lives in its own environment). It trains, measures,
-writes its record atomically and reports progress on stdout as ``@@framebench {json}`` lines.
+writes its record atomically and reports progress on stdout as ``@@framebench {json}`` lines. Its
+record is named by the identity the parent gave it (``_identity.run_id`` in CONFIG_JSON), and it dies
+with its parent: ``PR_SET_PDEATHSIG`` on Linux, and a watch on its stdin, the parent's pipe, whose end
+of file means the parent is gone (also through a wrapper script that did not ``exec``).
 ``python -m bench.child --describe FW`` answers what the parent needs to know about a framework it
 cannot import itself (its modes, the devices its environment lacks and why).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
 import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -79,9 +84,14 @@ def warm_eval_examples_per_sec(curve: list[dict[str, Any]], test_examples: int) 
 
 
 def run_one(
-    config: RunConfig, results: Path, log_path: str | None = None, schedule: dict[str, Any] | None = None
+    config: RunConfig,
+    results: Path,
+    log_path: str | None = None,
+    schedule: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one configuration in this process; write and return its record."""
+    """Train and evaluate one configuration in this process; write and return its record
+    (``runs/<run_id>.json``; a new id when none is given)."""
     _set_thread_env(config.threads)
     import numpy as np
 
@@ -91,7 +101,7 @@ def run_one(
     from bench.specs import get_spec
 
     spec = get_spec(config.model)
-    record = records.base_record(config.to_dict())
+    record = records.base_record(config.to_dict(), run_id)
     record["log_path"] = log_path
     record["schedule"] = schedule
     record["model"].update(
@@ -230,7 +240,12 @@ def describe(framework: str) -> dict[str, Any]:
             unavailable[kind] = f"{framework} sees no {kind} in this environment"
         except Unsupported as exc:
             unavailable[kind] = str(exc)
-    return {"modes": list(cls.MODES), "unavailable": unavailable, "python": sys.executable}
+    try:
+        versions = dict(instance.versions())  # the build: --resume counts only records of it
+    except Exception:  # noqa: BLE001 - unknown versions match any build, as a record without them
+        versions = {}
+    return {"modes": list(cls.MODES), "unavailable": unavailable, "python": sys.executable,
+            "versions": versions}  # fmt: skip
 
 
 def describe_main(framework: str) -> int:
@@ -247,6 +262,33 @@ def describe_main(framework: str) -> int:
     return 0
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(watch_stdin: bool) -> None:
+    """Make this process end when the parent that started it does: the kernel's parent-death signal
+    (Linux), and a thread that reads stdin (the parent's pipe) and kills this process at its end of
+    file. Killed at once, an orphan leaves no record: ``--resume`` redoes its run."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no libc prctl: the pipe below still ends an orphan
+            pass
+    if watch_stdin:
+        # os.read on the raw descriptor: a daemon thread blocked in sys.stdin would hold its lock
+        # at interpreter shutdown. If the parent is already gone, the read returns at once.
+        threading.Thread(target=_watch_parent_pipe, name="parent-watch", daemon=True).start()
+
+
+def _watch_parent_pipe() -> None:
+    try:
+        while os.read(0, 4096):
+            pass
+    except OSError:
+        pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def child_main(argv: list[str]) -> int:
     """Entry point of the child process: ``python -m bench.child CONFIG_JSON RESULTS LOG``."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited as ignored
@@ -254,15 +296,23 @@ def child_main(argv: list[str]) -> int:
         return describe_main(argv[1])
     payload, results, log_path = json.loads(argv[0]), Path(argv[1]), argv[2]
     schedule = payload.pop("_schedule", None)
+    identity = payload.pop("_identity", None) or {}
+    die_with_parent(bool(identity.get("watch_stdin")))
+    run_id = identity.get("run_id")
     config = RunConfig(**payload)
     try:
-        record = run_one(config, results, log_path, schedule)
+        record = run_one(config, results, log_path, schedule, run_id)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - any Python error fails this run, with its first line
         traceback.print_exc()
         first_line = (f"{type(exc).__name__}: {exc}".strip().splitlines() or ["error"])[0]
-        record = records.outcome_record(payload, "failed", first_line[:500], log_path=log_path)
+        key = identity.get("config_key")
+        record = records.outcome_record(
+            payload, "failed", first_line[:500], config_key=key, run_id=run_id, log_path=log_path
+        )
+        record["framework"]["versions"] = dict(identity.get("versions") or {})
+        record["schedule"] = schedule
         records.write_record(results, record)
     _emit({"event": "done", "status": record["status"], "reason": record["reason"],
            "metrics": record["metrics"]})  # fmt: skip

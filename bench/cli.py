@@ -10,12 +10,14 @@ python -m bench baseline --framework torch
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from bench import config as cfg
 from bench import matrix as matrix_mod
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -32,36 +34,62 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench import runner
     from bench.progress import make_progress
 
+    results = results_path(args.results)
     matrix = matrix_mod.build_matrix(args)
     pythons = matrix_mod.parse_pythons(args.python, list(matrix.frameworks))
     configs = matrix_mod.select_runs(matrix, args.shard)
     outcomes = runner.run_matrix(
-        matrix, Path(args.results), args.resume, make_progress(args.quiet), pythons=pythons, configs=configs
-    )
+        matrix, results, args.resume, make_progress(args.quiet), pythons=pythons, configs=configs,
+        pool_commits=args.pool_commits,
+    )  # fmt: skip
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed", "resumed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"
     names = ",".join(matrix.frameworks)
-    print(f"{names}: {summary}; records in {Path(args.results) / 'runs'}", file=sys.stderr)
+    print(f"{names}: {summary}; records in {results / 'runs'}", file=sys.stderr)
     return 1 if counts["failed"] else 0
 
 
+def results_path(text: str) -> Path:
+    """A --results folder name; an empty one is a usage error (it would write into ./runs)."""
+    if not text.strip():
+        raise cfg.UsageError("--results needs a folder name, got an empty one; e.g. --results results")
+    return Path(text)
+
+
+def existing_results(texts: list[str]) -> list[Path]:
+    """The --results folders of a report: each must name an existing folder."""
+    folders = [results_path(text) for text in texts]
+    for folder in folders:
+        if not folder.is_dir():
+            raise cfg.UsageError(
+                f"--results {folder}: no such folder; name a results folder (one with runs/), e.g. results"
+            )
+    return folders
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Render REPORT.md and the figures, or export the summary tables as csv/json."""
+    """Render REPORT.md and the figures, or export the summary tables as csv/json.
+
+    The report and its figures go into the (first) results folder unless --out / --figures say
+    otherwise: rendering another folder never overwrites the committed results/REPORT.md."""
     from bench import report
 
-    results = [Path(p) for p in args.results]
+    results = existing_results(args.results)
     summary_input = None if args.summary_input == "all" else args.summary_input
     if args.format == "md":
         # The README carries the verdict of the committed results only, never of another folder's.
-        default = args.results == ["results"] and args.out == "results/REPORT.md"
+        default = args.results == ["results"] and args.out in (None, "results/REPORT.md")
         readme = Path(args.readme) if args.readme else (Path("README.md") if default else None)
+        out_path = Path(args.out) if args.out else results[0] / "REPORT.md"
+        figures = Path(args.figures) if args.figures else results[0] / "figures"
         out = report.render(
-            results, Path(args.out), Path(args.figures), summary_input=summary_input, readme=readme
-        )
+            results, out_path, figures, summary_input=summary_input, readme=readme,
+            pool_commits=args.pool_commits,
+        )  # fmt: skip
     elif args.format == "html":
         from bench.report import html
 
-        out = html.write_html(results, Path(args.html_out or Path(args.results[0]) / "report.html"))
+        out = html.write_html(results, Path(args.html_out or results[0] / "report.html"))
     else:
         from bench.report import export
 
@@ -119,8 +147,14 @@ def parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     rep = sub.add_parser("report", help="render results/REPORT.md from the run records", allow_abbrev=False)
     rep.add_argument("--results", nargs="+", default=["results"], help="one or more results directories")
-    rep.add_argument("--out", default="results/REPORT.md")
-    rep.add_argument("--figures", default="results/figures")
+    rep.add_argument("--out", help="where REPORT.md goes (default: <first results folder>/REPORT.md)")
+    rep.add_argument("--figures", help="the figures folder (default: <first results folder>/figures)")
+    rep.add_argument(
+        "--pool-commits",
+        action="store_true",
+        help="let runs of one framework build at several framebench commits share a cell "
+        "(default: a cell is one build: framework versions and commit)",
+    )
     rep.add_argument(
         "--format",
         choices=("md", "html", "csv", "json"),
@@ -199,6 +233,21 @@ def main(argv: list[str] | None = None) -> int:
     except (cfg.UsageError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        hint = (
+            "rerun the same command with --resume to finish the rest"
+            if args.command in ("run", "launch")
+            else "rerun the same command"
+        )
+        print(
+            f"error: no space left on the device{where}; the runs recorded so far are kept. Free some "
+            f"space, then {hint}.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     except RunInterrupted as exc:
         print(
             f"interrupted: {exc}; finished runs are recorded. Rerun the same command with --resume "

@@ -13,8 +13,14 @@ point: "compare your machine with the committed results"). For each match:
   difference smaller than the threshold; *too few runs to test* when no outcome could reach p < 0.05;
 * the same for the final test accuracy (full runs only); reported, never a failure.
 
-Exit codes: 0, 1 when ``--fail-on`` matches a throughput verdict beyond the threshold, 2 for usage
-errors (one line on stderr).
+A gate cannot be fooled by what is missing: under ``--fail-on``, a BASE cell without an ok run in
+NEW (it vanished: crashed, skipped or not run) and a comparison that cannot be tested (too few runs,
+or no throughput on one side) fail too, each named on stderr; ``--incomplete warn`` turns those two
+into loud warnings instead. Unreadable or invalid record files of either side are named on stderr.
+Each side shows each machine's newest build (``bench.report.collect``); ``--commit`` picks another.
+
+Exit codes: 0, 1 when ``--fail-on`` matches a throughput verdict beyond the threshold (or, unless
+``--incomplete warn``, a vanished or untestable cell), 2 for usage errors (one line on stderr).
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ if TYPE_CHECKING:  # the report (pandas, scipy) is imported only when a comparis
 
 ALPHA = 0.05  # bench.stats.ALPHA
 FAIL_ON = ("slower", "faster", "any")
+INCOMPLETE = ("fail", "warn")
 DEFAULT_THRESHOLD = 0.05
+UNTESTABLE = ("too few runs to test", "n/a")
 
 
 class CompareError(Exception):
@@ -54,7 +62,7 @@ def judge(base: Summary | None, new: Summary | None, threshold: float, up: str, 
 
     if base is None or new is None or not base.values or not new.values:
         return Verdict(None, "—", "n/a", None)
-    if not base.median:
+    if not base.median or base.median <= 0 or new.median < 0:  # impossible values are never a ratio
         return Verdict(None, "—", "n/a", None)
     ratio = new.median / base.median
     try:
@@ -173,6 +181,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         "--fail-on", choices=FAIL_ON, help="exit 1 when any cell is slower/faster beyond the threshold"
     )
     parser.add_argument(
+        "--incomplete",
+        choices=INCOMPLETE,
+        default="fail",
+        help="under --fail-on, a BASE cell with no ok run in NEW or a comparison too small to test: "
+        "fail (default) or warn (loudly, on stderr, exit 0)",
+    )
+    parser.add_argument(
+        "--pool-commits",
+        action="store_true",
+        help="let runs of one framework build at several framebench commits share a cell",
+    )
+    parser.add_argument(
         "--threshold",
         type=float,
         default=DEFAULT_THRESHOLD,
@@ -181,13 +201,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
     return parser
 
 
-def _rows(folder: str, machine: str | None, commit: str | None) -> list[Row]:
+def _rows(
+    folder: str, machine: str | None, commit: str | None, pool_commits: bool = False, err: Any = None
+) -> list[Row]:
     from bench.report import cells
     from bench.report.collect import collect
 
     path = Path(folder)
-    if not path.is_dir():
-        raise CompareError(f"{folder}: not a results folder")
+    if not folder.strip() or not path.is_dir():
+        raise CompareError(f"{folder!r}: not a results folder")
 
     def keep(record: dict[str, Any]) -> bool:
         if machine and machine.lower() not in cells.machine(record).lower():
@@ -195,7 +217,13 @@ def _rows(folder: str, machine: str | None, commit: str | None) -> list[Row]:
         found = str((record.get("environment") or {}).get("framebench_commit") or "")
         return not commit or found.startswith(commit)
 
-    found = collect([path], records_only=True, keep=keep)
+    found = collect([path], records_only=True, keep=keep, pool_commits=pool_commits)
+    for bad in found.unreadable:  # named, as the report names them: never silently left out
+        print(f"warning: {bad.path}: skipped ({bad.reason})", file=err or sys.stderr)
+    for older in found.older_builds:
+        print(f"note: {folder}: an older build is not compared: {older.framework} on {older.device} · "
+              f"{older.machine} ({older.versions_text}, commit {(older.commit or 'unknown')[:12]}, "
+              f"{older.records} records); --commit selects it", file=err or sys.stderr)  # fmt: skip
     if not found.loaded:
         raise CompareError(
             f"{folder}: no run records" + (" matching the filters" if machine or commit else "")
@@ -203,13 +231,30 @@ def _rows(folder: str, machine: str | None, commit: str | None) -> list[Row]:
     return found.rows
 
 
-def compare(args: argparse.Namespace, out: Any = None) -> int:
+def _cell_text(row: Row) -> str:
+    g = row.group
+    return f"{g.label} {g.model} {g.where} ({g.setup_text})"
+
+
+def gaps(matches: list[Match], only_base: list[Row]) -> list[str]:
+    """What a gate cannot judge: BASE cells without an ok run in NEW, and untestable comparisons."""
+    found = [f"{_cell_text(b)}: no ok run in NEW (vanished: failed, skipped or not run)" for b in only_base]
+    for m in matches:
+        if m.throughput.verdict in UNTESTABLE:
+            runs = f"{len(m.base.group.runs)} / {len(m.new.group.runs)} runs"
+            found.append(f"{_cell_text(m.base)}: {m.throughput.verdict} ({runs}), so no verdict")
+    return found
+
+
+def compare(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
     """Run the comparison; raise CompareError for usage errors."""
     out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
     if not 0.0 <= args.threshold < 1.0:
         raise CompareError(f"--threshold must be in [0, 1), got {args.threshold}")
-    base = _rows(args.base, args.machine, args.commit)
-    new = _rows(args.new, args.machine, None)
+    pool = bool(getattr(args, "pool_commits", False))
+    base = _rows(args.base, args.machine, args.commit, pool, err)
+    new = _rows(args.new, args.machine, None, pool, err)
     matches, only_base, only_new = match_rows(base, new, args.threshold)
     if not matches:
         raise CompareError(
@@ -220,7 +265,17 @@ def compare(args: argparse.Namespace, out: Any = None) -> int:
     wanted = {"slower": {"slower"}, "faster": {"faster"}, "any": {"slower", "faster"}}.get(
         args.fail_on or "", set()
     )
-    return 1 if verdicts & wanted else 0
+    failed = bool(verdicts & wanted)
+    missing = gaps(matches, only_base)
+    strict = bool(args.fail_on) and getattr(args, "incomplete", "fail") == "fail"
+    if missing:
+        word = "FAIL" if strict else "WARNING"
+        consequence = (
+            "the gate fails (--incomplete warn to only warn)" if strict else "a gate cannot judge these"
+        )
+        err.write(f"{word}: {len(missing)} cell(s) of BASE cannot be judged; {consequence}:\n")
+        err.writelines(f"{word}:   {line}\n" for line in missing)
+    return 1 if failed or (strict and missing) else 0
 
 
 def main(args: argparse.Namespace) -> int:

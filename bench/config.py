@@ -150,6 +150,10 @@ def parse_ints(text: str, what: str) -> list[int]:
         try:
             if "-" in item.lstrip("-") and not item.startswith("-"):
                 low, high = (int(x) for x in item.split("-"))
+                if low > high:
+                    raise UsageError(
+                        f"--{what}: the range {item!r} is empty; write it low-high, e.g. {high}-{low}"
+                    )
                 values.extend(range(low, high + 1))
             else:
                 values.append(int(item))
@@ -210,6 +214,8 @@ class Matrix:
     data_dir: str | None = None
     # framework -> {device kind: why it cannot run there}; from each environment's describe()
     unavailable: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
+    # framework -> the versions its environment reports (its build; --resume matches on it)
+    versions: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     def framework_runs(self, framework: str) -> list[RunConfig]:
         """One framework's runs, in a stable order (model, device, setup, mode, seed, repeat)."""

@@ -60,6 +60,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "results/launch); submitit logs in ROOT/submitit"
     )  # fmt: skip
     p.add_argument(
+        "--one-folder",
+        action="store_true",
+        help="every shard writes into ROOT itself (one results folder on a shared file system)",
+    )
+    p.add_argument(
         "--via",
         default="nox",
         choices=VIAS,
@@ -201,6 +206,7 @@ def launch(
     only: list[int] | None = None,
     out: TextIO = sys.stderr,
     command_for: Callable[[Shard], list[str]] | None = None,
+    one_folder: bool = False,
 ) -> list[Outcome]:
     """Submit one job per shard, wait for all of them, return what became of each.
 
@@ -218,7 +224,7 @@ def launch(
     for arg in run_args:
         if arg in ("--shard", "--results") or arg.startswith(("--shard=", "--results=")):
             raise cfg.UsageError(f"{arg.split('=')[0]} is set by launch per shard; leave it out after --")
-    todo = build_shards(plan(run_args), shards, results_root, via, run_args, only)
+    todo = build_shards(plan(run_args), shards, results_root, via, run_args, only, one_folder)
     mode = "one job per shard, each on an exclusive node" if kind == "slurm" else "one shard after another"
     print(f"launch: executor {kind} ({why}); {mode}", file=out)
     logs = results_root / "submitit"
@@ -262,7 +268,7 @@ def launch(
             print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
                   f"records land in {results_root}/shard-*", file=out)  # fmt: skip
             raise
-    _summarize(outcomes, run_args, shards, results_root, via, kind, out)
+    _summarize(outcomes, run_args, shards, results_root, via, kind, out, one_folder)
     return outcomes
 
 
@@ -309,23 +315,34 @@ def _job_state(job: Any) -> str:
         return "unknown"
 
 
-def rerun_command(shard: Shard, run_args: list[str], results_root: Path, via: str, kind: str) -> str:
+def rerun_command(
+    shard: Shard, run_args: list[str], results_root: Path, via: str, kind: str, one_folder: bool = False
+) -> str:
     """The command that resubmits just this shard, finishing its missing runs (--resume)."""
     resume = [] if "--resume" in run_args else ["--resume"]
     parts = ["python", "-m", "bench", "launch", "--shards", str(shard.count), "--only", str(shard.index),
              "--executor", kind, "--via", via, "--results-root", str(results_root),
-             "--", *run_args, *resume]  # fmt: skip
+             *(["--one-folder"] if one_folder else []), "--", *run_args, *resume]  # fmt: skip
     return shlex.join(parts)
 
 
-def report_command(results_root: Path, count: int) -> list[str]:
+def report_command(results_root: Path, count: int, one_folder: bool = False) -> list[str]:
+    if one_folder:
+        return ["python", "-m", "bench", "report", "--results", str(results_root)]
     dirs = [str(shard_dir(results_root, i, count)) for i in range(1, count + 1)]
     return ["python", "-m", "bench", "report", "--results", *dirs,
             "--out", str(results_root / "REPORT.md"), "--figures", str(results_root / "figures")]  # fmt: skip
 
 
 def _summarize(
-    outcomes: list[Outcome], run_args: list[str], count: int, root: Path, via: str, kind: str, out: TextIO
+    outcomes: list[Outcome],
+    run_args: list[str],
+    count: int,
+    root: Path,
+    via: str,
+    kind: str,
+    out: TextIO,
+    one_folder: bool = False,
 ) -> None:
     outcomes.sort(key=lambda o: o.shard.index)
     for o in outcomes:
@@ -333,7 +350,7 @@ def _summarize(
         print(f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit code {code}); "
               f"results {o.shard.results}", file=out)  # fmt: skip
     for o in outcomes:
-        rerun = rerun_command(o.shard, run_args, root, via, kind)
+        rerun = rerun_command(o.shard, run_args, root, via, kind, one_folder)
         if o.state == "not submitted":
             asks = "1 GPU and an exclusive node" if o.shard.gpu else "an exclusive node"
             print(f"error: shard {o.shard.name} was not submitted ({o.error}); check --partition and that "
@@ -350,7 +367,7 @@ def _summarize(
             f"in {o.shard.results}, the other shards' results are unaffected; rerun it: {rerun}",
             file=out,
         )
-    print(f"launch: merged report: {shlex.join(report_command(root, count))}", file=out)
+    print(f"launch: merged report: {shlex.join(report_command(root, count, one_folder))}", file=out)
 
 
 def exit_code(outcomes: Sequence[Outcome]) -> int:
@@ -371,5 +388,6 @@ def main(args: argparse.Namespace, plan: Plan | None = None) -> int:
         results_root=Path(args.results_root),
         via=args.via,
         only=parse_only(args.only, count),
+        one_folder=getattr(args, "one_folder", False),
     )
     return exit_code(outcomes)

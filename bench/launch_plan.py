@@ -118,8 +118,10 @@ def build_shards(
     via: str,
     run_args: list[str],
     only: list[int] | None = None,
+    one_folder: bool = False,
 ) -> list[Shard]:
-    """Split the matrix and describe each shard's job (pure: nothing is submitted)."""
+    """Split the matrix and describe each shard's job (pure: nothing is submitted). With
+    ``one_folder`` every shard writes into ``results_root`` itself (a shared file system)."""
     if not runs:
         raise cfg.UsageError("the matrix of these run options is empty; nothing to launch")
     if count > len(runs):
@@ -130,7 +132,7 @@ def build_shards(
     out = []
     for index in only or range(1, count + 1):
         mine = [run for run, o in zip(runs, owner, strict=True) if o == index - 1]
-        results = shard_dir(results_root, index, count)
+        results = Path(results_root) if one_folder else shard_dir(results_root, index, count)
         out.append(
             Shard(
                 index=index,

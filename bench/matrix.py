@@ -70,7 +70,16 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--shard", help="i/n: run only the i-th of n cost-balanced shards of the matrix")
     run.add_argument("--data-dir", help="directory with the four Fashion-MNIST *-ubyte.gz files")
     run.add_argument("--results", default="results", help="results directory (default: results)")
-    run.add_argument("--resume", action="store_true", help="skip runs that already have an ok record")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip runs that already have an ok record of this build (framework versions, commit)",
+    )
+    run.add_argument(
+        "--pool-commits",
+        action="store_true",
+        help="with --resume, an ok record measured at another framebench commit counts too",
+    )
     run.add_argument(
         "--unavailable",
         action="append",
@@ -180,7 +189,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
     )
     timing_epochs = cfg.positive_int(args.timing_epochs, "timing-epochs")
     missing = cfg.parse_choices(args.missing, "missing", MISSING_CHOICES)[0]
-    modes, unavailable, loaded = {}, {}, []
+    modes, unavailable, loaded, versions = {}, {}, [], {}
     for framework in frameworks:
         if framework in skipped:  # not loaded at all: one placeholder mode, every device skipped
             modes[framework] = (UNLOADED_MODE,)
@@ -197,6 +206,8 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
             continue
         modes[framework] = tuple(resolve_modes(requested, framework, tuple(described["modes"])))
         unavailable[framework] = dict(described.get("unavailable") or {})
+        if described.get("versions"):
+            versions[framework] = {str(k): str(v) for k, v in described["versions"].items()}
         loaded.append(modes[framework])
     named = [m for m in requested if m not in ("all", "default")]
     unknown = [m for m in named if loaded and not any(m in v for v in loaded)]
@@ -223,6 +234,7 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         order=cfg.parse_choices(args.order, "order", cfg.ORDERS)[0],
         data_dir=args.data_dir,
         unavailable=unavailable,
+        versions=versions,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
@@ -47,6 +48,7 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a record is as readable as any new file
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
@@ -55,6 +57,32 @@ def write_atomic(path: Path, payload: dict[str, Any]) -> Path:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (/proc), else set and reset."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a text file via a temp file + rename; on any error (a full disk) no temp file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -85,6 +113,45 @@ def validate(record: Any) -> list[str]:
     return []
 
 
+# Metrics that cannot be negative, and those that must be positive (a throughput of 0 is no run).
+NON_NEGATIVE = ("first_epoch_seconds", "train_seconds_total", "peak_rss_bytes", "peak_device_memory_bytes",
+                "final_test_accuracy", "share_of_peak", "final_train_loss")  # fmt: skip
+POSITIVE = ("steady_examples_per_sec", "eval_examples_per_sec", "achieved_gflops", "device_peak_gflops")
+AT_MOST_ONE = {
+    "final_test_accuracy": "an accuracy above 1",
+    "share_of_peak": "over 100% of the device's peak",
+}
+
+
+def metric_problems(record: dict[str, Any]) -> list[str]:
+    """What is impossible in an ok record's metrics (NaN or infinite values, negative throughput,
+    accuracy or times, accuracy above 1, a share of peak above 100%); empty when they are plausible.
+    The one validator every reader applies: such a record is listed as invalid, never averaged."""
+    if record.get("status") != "ok":
+        return []
+    metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
+    # The peak is an fp32 matrix product: a tf32 run may pass it without anything being wrong.
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    fp32 = config.get("precision", "fp32") == "fp32"
+    problems = []
+    values = dict(metrics)
+    ttt = metrics.get("time_to_target")
+    if isinstance(ttt, dict):
+        values.update({f"time_to_target.{k}": v for k, v in ttt.items() if k != "target"})
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if not math.isfinite(value):
+            problems.append(f"{name} is {value}")
+        elif name in POSITIVE and value <= 0:
+            problems.append(f"{name} is {value:g} (must be positive)")
+        elif (name in NON_NEGATIVE or name.startswith("time_to_target.")) and value < 0:
+            problems.append(f"{name} is {value:g} (must not be negative)")
+        elif name in AT_MOST_ONE and value > 1 and (name != "share_of_peak" or fp32):
+            problems.append(f"{name} is {value:g} ({AT_MOST_ONE[name]})")
+    return [f"invalid metrics: {'; '.join(problems)}"] if problems else []
+
+
 @dataclass(frozen=True)
 class Unreadable:
     """A file in runs/ that could not be used, and why."""
@@ -93,8 +160,29 @@ class Unreadable:
     reason: str
 
 
+def leftover_records(*results_dirs: str | os.PathLike) -> list[Unreadable]:
+    """Complete records left as temporary files (a writer stopped between writing and renaming).
+
+    A partial temp file (a writer killed mid-write) is no record and is not listed."""
+    found = []
+    for results in results_dirs:
+        for path in sorted(runs_dir(results).glob(".*.tmp")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if not validate(record) and isinstance(record.get("run_id"), str):
+                found.append(Unreadable(str(path), f"a complete record left as a temporary file (its writer "
+                                        f"stopped before renaming it); rename it to {record['run_id']}.json "
+                                        "to count it, or delete it"))  # fmt: skip
+    return found
+
+
 def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Unreadable]]:
-    """Read every record under the given results directories; bad files are listed, not fatal."""
+    """Read every record under the given results directories; bad files are listed, not fatal.
+
+    Listed too: records with impossible metrics (``metric_problems``) and complete records left as
+    temporary files (``leftover_records``); neither is returned as a record."""
     records, unreadable = [], []
     for results in results_dirs:
         for path in sorted(runs_dir(results).glob("*.json")):
@@ -103,19 +191,13 @@ def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]]
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 unreadable.append(Unreadable(str(path), f"invalid JSON: {str(exc).splitlines()[0]}"))
                 continue
-            problems = validate(record)
+            problems = validate(record) or metric_problems(record)
             if problems:
                 unreadable.append(Unreadable(str(path), problems[0]))
                 continue
             record["_path"] = str(path)
             records.append(record)
-    return records, unreadable
-
-
-def completed_keys(results: str | os.PathLike) -> set[str]:
-    """Configuration keys that already have an ``ok`` record (for --resume)."""
-    records, _ = load_records(results)
-    return {r["config_key"] for r in records if r["status"] == "ok" and r.get("config_key")}
+    return records, unreadable + leftover_records(*results_dirs)
 
 
 def _git(*args: str) -> str | None:
@@ -247,9 +329,14 @@ def base_record(config: dict[str, Any], run_id: str | None = None) -> dict[str, 
 
 
 def outcome_record(
-    config: dict[str, Any], status: str, reason: str, config_key: str | None = None, **extra: Any
+    config: dict[str, Any],
+    status: str,
+    reason: str,
+    config_key: str | None = None,
+    run_id: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
     """A complete failed/skipped record for a run that produced no measurements."""
-    record = base_record(config)
+    record = base_record(config, run_id)
     record.update(status=status, reason=reason, config_key=config_key, finished_at=utc_now(), **extra)
     return record

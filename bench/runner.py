@@ -2,10 +2,14 @@
 
 ``run_matrix`` runs each configuration in its own child process (``bench.child``, started with the
 framework's own interpreter), so that a framework's native crash (segfault, abort, out-of-memory
-kill) fails one run, not the matrix. The child trains, measures and writes its own record
-atomically; if it dies without one, the parent writes a ``failed`` record with the cause and the
-log path. Ctrl-C / SIGTERM stop after the runs already recorded; an interrupted run leaves no
-record, so ``--resume`` redoes exactly it.
+kill) fails one run, not the matrix. The parent names each run (its ``run_id``, which is also the
+name of its record and of its log) and gives the child that identity; the child trains, measures
+and writes its record ``runs/<run_id>.json`` atomically. If it dies without one, the parent writes a
+``failed`` record under the same id with the cause and the log path: it never takes another file
+for its child's record, so runners sharing one results folder lose nothing. A child dies with its
+parent (``PR_SET_PDEATHSIG`` and a pipe it watches; see ``bench.child``). Ctrl-C / SIGTERM stop
+after the runs already recorded; an interrupted run leaves no record, so ``--resume`` redoes
+exactly it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import records
+from bench import counting, records
 from bench.child import PROGRESS_PREFIX
 from bench.config import Matrix, RunConfig, UsageError
 
@@ -86,16 +90,21 @@ def _run_child(
     on_event: Callable[[dict[str, Any]], None],
     python: str = sys.executable,
     schedule: dict[str, Any] | None = None,
+    config_key: str | None = None,
+    versions: dict[str, Any] | None = None,
 ) -> Outcome:
+    run_id = records.new_run_id(config.to_dict())  # the child's identity: its record's and its log's name
     logs = results / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{config.label.replace('/', '-')}.log"
-    before = {p.name for p in records.runs_dir(results).glob("*.json")}
-    payload = json.dumps({**config.to_dict(), "_schedule": schedule})
+    log_path = logs / f"{run_id}.log"
+    identity = {"run_id": run_id, "config_key": config_key, "versions": versions or {}, "watch_stdin": True}
+    payload = json.dumps({**config.to_dict(), "_schedule": schedule, "_identity": identity})
     command = [python, "-m", CHILD_ENTRY, payload, str(results), str(log_path)]
     done: dict[str, Any] | None = None
     with open(log_path, "w") as log:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1)
+        # stdin is a pipe the child watches: its end of file (this process died) stops the child.
+        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                 text=True, bufsize=1)  # fmt: skip
         try:
             assert child.stdout is not None
             for line in child.stdout:
@@ -117,22 +126,30 @@ def _run_child(
                     child.kill()
                     child.wait()
             raise
+        finally:
+            if child.stdin is not None:
+                child.stdin.close()
     if code == 130:
         raise RunInterrupted()
     if done is not None:
         return Outcome(config, done["status"], done["reason"], done["metrics"])
-    written = {p.name for p in records.runs_dir(results).glob("*.json")} - before
-    if written:  # died after writing its record (e.g. at interpreter exit): the record stands
-        record = json.loads((records.runs_dir(results) / sorted(written)[0]).read_text())
+    own = records.runs_dir(results) / f"{run_id}.json"
+    try:  # died after writing its record (e.g. at interpreter exit): its own record stands
+        record = json.loads(own.read_text())
         return Outcome(config, record["status"], record["reason"], record["metrics"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     reason = _describe_exit(code)
     detail = _last_error_line(log_path)
     if detail:
         reason += f": {detail}"
     reason += f" (log: {log_path})"
-    records.write_record(
-        results, records.outcome_record(config.to_dict(), "failed", reason, log_path=str(log_path))
+    record = records.outcome_record(
+        config.to_dict(), "failed", reason, config_key=config_key, log_path=str(log_path), run_id=run_id
     )
+    record["framework"]["versions"] = dict(versions or {})
+    record["schedule"] = schedule
+    records.write_record(results, record)
     return Outcome(config, "failed", reason)
 
 
@@ -190,6 +207,7 @@ def run_matrix(
     progress: Any = None,
     pythons: dict[str, str] | None = None,
     configs: list[RunConfig] | None = None,
+    pool_commits: bool = False,
 ) -> list[Outcome]:
     """Run the given configurations (default: all of the matrix, frameworks interleaved), each in a
     child process started with its framework's Python; return the outcomes."""
@@ -197,7 +215,12 @@ def run_matrix(
 
     check_results_writable(results)
     dataset = data_mod.load(matrix.data_dir)  # fail fast, once, on missing or corrupt data
-    done_keys = records.completed_keys(results) if resume else set()
+    done_keys: set[str] = set()
+    if resume:  # the report's rule (bench.counting.choose): an ok record of this build counts
+        commit = records.source_state()["framebench_commit"]
+        done_keys = counting.completed_keys(results, matrix.versions or None, commit, pool_commits)
+        for leftover in records.leftover_records(results):
+            print(f"note: {leftover.path}: {leftover.reason}", file=sys.stderr)
     outcomes: list[Outcome] = []
     configs = matrix.runs() if configs is None else configs
     pythons = pythons or {}
@@ -224,6 +247,7 @@ def run_matrix(
             reason = matrix.unavailable.get(config.framework, {}).get(config.device)
             if reason:  # known from the framework's own environment: no process needed to skip it
                 record = records.outcome_record(config.to_dict(), "skipped", reason, config_key=key)
+                record["framework"]["versions"] = dict(matrix.versions.get(config.framework) or {})
                 record["schedule"] = schedule
                 records.write_record(results, record)
                 outcomes.append(Outcome(config, "skipped", reason))
@@ -231,7 +255,8 @@ def run_matrix(
                     progress.run_finished(config, outcomes[-1])
                 continue
             outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
-                                 pythons.get(config.framework, sys.executable), schedule)  # fmt: skip
+                                 pythons.get(config.framework, sys.executable), schedule, key,
+                                 matrix.versions.get(config.framework))  # fmt: skip
             outcomes.append(outcome)
             if progress is not None:
                 progress.run_finished(config, outcome)

@@ -4,10 +4,12 @@ The report is a pure function of the record files (and any pytest-benchmark / ba
 ``<results>/microbench/`` and ``<results>/baseline/``): rows are sorted, the statistics are exact
 (no resampling), and the only timestamps are the records' own, so regenerating it gives a readable diff.
 
-Records are grouped into cells by framework, resolved mode, model, device kind, machine and training
-setup (:mod:`bench.report.cells`). The newest record of a configuration on one machine counts; the
-same configuration on two machines is two cells. Records measured on data whose sha256 differs from
-the majority's are reported in their own section, never mixed into the main tables.
+Records are grouped into cells by framework, resolved mode, model, device kind, machine, training
+setup and software build (:mod:`bench.report.cells`). Of one configuration on one machine and build,
+the newest ok record counts (``bench.counting.choose``, the rule ``--resume`` follows too); the
+same configuration on two machines or builds is two cells, and each machine shows its newest build.
+Records measured on data whose sha256 differs from the majority's are reported in their own
+section, never mixed into the main tables.
 
 The report opens with the verdict (``sections.verdict``): per machine-device and model, each
 framework's best measured mode ranked, with the interval of its ratio to the fastest, the test's
@@ -21,10 +23,10 @@ Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, 'Ã
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.records import write_text_atomic
 from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
@@ -76,9 +78,10 @@ def build_report(
     figures: Path,
     draw: bool = True,
     summary_input: str | None = "device",
+    pool_commits: bool = False,
 ) -> str:
     """Return the markdown of the report (drawing the figures unless ``draw`` is False)."""
-    found = collect([Path(d) for d in results_dirs])
+    found = collect([Path(d) for d in results_dirs], pool_commits=pool_commits)
     if not found.loaded:
         return _empty_report(found)
     rows = found.rows
@@ -110,6 +113,7 @@ def build_report(
             OVERVIEW_CAPTION + "\n",
         ]
     parts += summary.other_data_section(found.other_data)
+    parts += context.older_builds_section(found.older_builds)
     if rows:
         parts += detail.accuracy_section(rows, links["accuracy"])
         parts += detail.throughput_section(rows, links["throughput"])
@@ -136,6 +140,7 @@ def render(
     draw: bool = True,
     summary_input: str | None = "device",
     readme: Path | None = None,
+    pool_commits: bool = False,
 ) -> Path:
     """Write the report (and its figures) from every record under ``results_dirs``; return its path.
 
@@ -144,14 +149,13 @@ def render(
     verdict between its ``<!-- verdict:start -->`` / ``<!-- verdict:end -->`` markers (if it has them).
     """
     out = Path(out)
-    text = build_report([Path(d) for d in results_dirs], out, Path(figures), draw, summary_input)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    text = build_report(
+        [Path(d) for d in results_dirs], out, Path(figures), draw, summary_input, pool_commits
+    )
+    written = write_text_atomic(out, text.rstrip("\n") + "\n")  # a full disk leaves no temp file
     if readme is not None:
         update_readme(text, Path(readme), results_dirs)
-    return out
+    return written
 
 
 def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) -> bool:

@@ -1,20 +1,23 @@
 """Records into report cells: accessors, de-duplication (within one machine) and grouping.
 
-A cell is one (framework, mode, model, device kind, machine, setup). The setup is the training
+A cell is one (framework, mode, model, device kind, machine, setup, build). The setup is the training
 configuration without the seed, the repeat and the run's purpose: a throughput-only ``timing`` run
 belongs to the same cell as the ``full`` runs of that setup. ``input``, ``precision``, ``batch_size``,
-``threads`` and ``loader_workers`` are part of the setup, so they are never mixed.
+``threads`` and ``loader_workers`` are part of the setup, so they are never mixed. The build is the
+framework's versions as recorded and, unless commits are pooled, the framebench commit: two torch
+builds on one machine are two cells, never one median (``bench.counting.choose`` holds the rule
+of which record of a configuration counts; ``--resume`` uses the same).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import counting
 from bench.stats import Summary
 
 try:
@@ -134,42 +137,31 @@ def setup_text(setup_items: Sequence[tuple[str, Any]]) -> str:
     return " · ".join(parts) or "—"
 
 
-def _identity(record: dict[str, Any]) -> str:
-    config = {k: v for k, v in record["config"].items() if k != "data_dir"}
-    config["mode"] = mode(record)
-    config["machine"] = machine(record)
-    return json.dumps(config, sort_keys=True, default=str)
+def dedupe(
+    records: Iterable[dict[str, Any]], pool_commits: bool = False
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The record of each configuration that counts, and the superseded ones: ``bench.counting.choose``,
+    the one rule ``--resume`` follows too (newest ok record of a configuration and build; a failed or
+    skipped record only where no ok one exists). The same configuration on two machines, or of two
+    builds, is two measurements, never a supersession."""
+    return counting.choose(records, pool_commits)
 
 
-def _newest_first(record: dict[str, Any]) -> tuple[str, str]:
-    return (str(record.get("finished_at") or ""), str(record.get("run_id") or ""))
+def versions(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The framework's versions as recorded (empty when the run died before reporting them)."""
+    found = (record.get("framework") or {}).get("versions") or {}
+    return tuple(sorted((str(k), str(v)) for k, v in found.items())) if isinstance(found, dict) else ()
 
 
-def dedupe(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Keep the newest record of each configuration on each machine; return (kept, superseded).
+def commit(record: dict[str, Any]) -> str | None:
+    """The framebench commit a record was measured at (None when unknown)."""
+    return (record.get("environment") or {}).get("framebench_commit") or None
 
-    Two records are the same configuration when they come from the same machine-device and their
-    ``config_key`` matches, or their configs are equal and their data hashes match or one is unknown
-    (a run that failed before loading the data has no hash and no key). The same configuration on
-    two machines is two measurements, never a supersession.
-    """
-    kept: list[dict[str, Any]] = []
-    superseded: list[dict[str, Any]] = []
-    seen_keys: set[tuple[str, str]] = set()
-    seen_shas: dict[str, set[str | None]] = defaultdict(set)
-    for record in sorted(records, key=_newest_first, reverse=True):
-        key, identity, data = record.get("config_key"), _identity(record), sha(record)
-        where = f"{device(record)}|{machine(record)}"
-        shas = seen_shas.get(identity)
-        same_config = shas is not None and (data is None or None in shas or data in shas)
-        if (key and (where, key) in seen_keys) or same_config:
-            superseded.append(record)
-            continue
-        kept.append(record)
-        if key:
-            seen_keys.add((where, key))
-        seen_shas[identity].add(data)
-    return kept, superseded
+
+def versions_text(framework_name: str, items: Sequence[tuple[str, str]]) -> str:
+    """``torch 2.5.1, cuda None, numpy 2.1.3``: the framework first, the rest by name."""
+    ordered = sorted(items, key=lambda kv: (kv[0] != framework_name, kv[0]))
+    return ", ".join(f"{k} {v}" for k, v in ordered) or "versions unknown"
 
 
 def majority_sha(records: Iterable[dict[str, Any]]) -> str | None:
@@ -194,6 +186,8 @@ class Group:
     device: str
     machine: str
     setup: tuple[tuple[str, Any], ...]
+    versions: tuple[tuple[str, str], ...] = ()  # the build: the framework's versions as recorded
+    commit: str | None = None  # and the framebench commit (None: unknown, or commits pooled)
     runs: list[dict[str, Any]] = field(default_factory=list)  # status ok
     others: list[dict[str, Any]] = field(default_factory=list)  # failed / skipped
 
@@ -211,6 +205,17 @@ class Group:
     def setup_text(self) -> str:
         """The training setup in a few words."""
         return setup_text(self.setup)
+
+    @property
+    def commits(self) -> list[str]:
+        """The framebench commits of the cell's runs (one, unless commits were pooled)."""
+        return sorted({c for c in (commit(r) for r in self.runs + self.others) if c})
+
+    @property
+    def build_text(self) -> str:
+        """The cell's software build, e.g. ``commit 0123456789ab, torch 2.5.1, numpy 2.1.3``."""
+        found = [c[:12] for c in self.commits] or ["unknown"]
+        return f"commit {', '.join(found)}, {versions_text(self.framework, self.versions)}"
 
     @property
     def full_runs(self) -> list[dict[str, Any]]:
@@ -249,14 +254,80 @@ class Group:
         return f"{text} ({extra})" if extra else text
 
 
-def group_records(records: Iterable[dict[str, Any]]) -> list[Group]:
-    """Group records into report cells; groups without an ok run are dropped."""
+def _place(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (framework(record), mode(record), model(record), device(record), machine(record), setup(record))
+
+
+def group_records(records: Iterable[dict[str, Any]], pool_commits: bool = False) -> list[Group]:
+    """Group records into report cells, one per software build; groups without an ok run are dropped.
+
+    A failed or skipped record whose versions are unknown (it died before its framework reported
+    them) joins the cell of its configuration's build, when one exists."""
     groups: dict[tuple[Any, ...], Group] = {}
+    pending = []
     for record in records:
-        key = (framework(record), mode(record), model(record), device(record), machine(record), setup(record))
+        if record["status"] != "ok" and not versions(record):
+            pending.append(record)
+            continue
+        place = _place(record)
+        key = (*place, versions(record), None if pool_commits else commit(record))
         group = groups.setdefault(key, Group(*key))
         (group.runs if record["status"] == "ok" else group.others).append(record)
+    for record in pending:
+        place = _place(record)
+        builds = [g for k, g in groups.items() if k[:6] == place and g.runs
+                  and (pool_commits or commit(record) in (None, g.commit))]  # fmt: skip
+        if builds:
+            max(builds, key=newest_finish).others.append(record)
     return sorted((g for g in groups.values() if g.runs), key=lambda g: g.sort_key)
+
+
+def newest_finish(group: Group) -> str:
+    """When the newest ok run of a cell finished (ISO text sorts in time)."""
+    return max((str(r.get("finished_at") or "") for r in group.runs), default="")
+
+
+@dataclass(frozen=True)
+class OlderBuild:
+    """A build of a framework on a machine-device that a newer build of it replaces in the report."""
+
+    device: str
+    machine: str
+    framework: str
+    versions: tuple[tuple[str, str], ...]
+    commit: str | None
+    records: int
+    newest: str
+
+    @property
+    def versions_text(self) -> str:
+        """The build's versions, the framework first."""
+        return versions_text(self.framework, self.versions)
+
+
+def newest_builds(groups: list[Group]) -> tuple[list[Group], list[OlderBuild]]:
+    """Each machine-device's newest build of each framework (the build whose newest ok run finished
+    last); the cells of older builds are set aside and summarised, one line per build."""
+    newest: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for group in groups:
+        where = (group.device, group.machine, group.framework)
+        build = (newest_finish(group), group.versions, group.commit)
+        if where not in newest or build > newest[where]:
+            newest[where] = build
+    shown, older = [], {}
+    for group in groups:
+        where = (group.device, group.machine, group.framework)
+        if (group.versions, group.commit) == newest[where][1:]:
+            shown.append(group)
+            continue
+        key = (*where, group.versions, group.commit)
+        previous = older.get(key)
+        count = len(group.runs) + len(group.others) + (previous.records if previous else 0)
+        last = max(newest_finish(group), previous.newest if previous else "")
+        older[key] = OlderBuild(group.device, group.machine, group.framework, group.versions, group.commit,
+                                count, last)  # fmt: skip
+    listed = sorted(older.values(), key=lambda b: (device_rank(b.device), b.machine, b.framework, b.newest))
+    return shown, listed
 
 
 def where_rank(where: tuple[str, str]) -> tuple[Any, ...]:

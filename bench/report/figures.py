@@ -7,6 +7,7 @@ The overview, input-pipeline and scaling figures live in :mod:`bench.report.figu
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ def where_slug(device: str, machine: str) -> str:
 
 
 def relative(out: Path, figures: Path) -> str:
-    """The figures folder relative to the report."""
-    return Path(os.path.relpath(figures.resolve(), out.parent.resolve())).as_posix()
+    """The figures folder relative to the report, URL-quoted (a link survives a path with spaces)."""
+    return urllib.parse.quote(Path(os.path.relpath(figures.resolve(), out.parent.resolve())).as_posix())
 
 
 def figure_links(rows: list[Row], out: Path, figures: Path) -> dict[str, dict[Any, str]]:

@@ -119,6 +119,21 @@ class Row:
     verdict: str = "n/a"  # fastest | only one | faster | slower | within noise | too few runs to test | ...
     share_of_best: float | None = None  # achieved / the best peak any framework measured on this device
 
+    @property
+    def versions(self) -> tuple[tuple[str, str], ...]:
+        """The cell's build: the framework's versions as recorded."""
+        return self.group.versions
+
+    @property
+    def commits(self) -> list[str]:
+        """The framebench commit(s) of the cell's runs (one unless commits were pooled)."""
+        return self.group.commits
+
+    @property
+    def build_text(self) -> str:
+        """``commit 0123456789ab, torch 2.5.1, numpy 2.1.3``: for a heading or a table cell."""
+        return self.group.build_text
+
 
 def build_rows(groups: Iterable[Group]) -> list[Row]:
     """Compute every cell's numbers and its '× vs fastest' among like cells on the same machine-device."""

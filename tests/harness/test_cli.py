@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, config
+from bench import cli, config, records
 from bench.matrix import UNLOADED_MODE, build_matrix, run_parser, select_runs
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PLUGINS = "numpy=fake_frameworks:NumpyFramework"
+CONFIG = {"framework": "torch", "model": "mlp", "device": "gpu", "mode": "eager", "seed": 0, "epochs": 1,
+          "batch_size": 256, "lr": 0.1, "threads": 2, "repeat": 0}  # fmt: skip
 
 
 def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -280,3 +282,62 @@ def test_unavailable_frameworks_are_recorded_skipped_without_being_loaded():
         args = run_parser().parse_args(["--frameworks", "jax,mxnet", "--unavailable", bad])
         with pytest.raises(config.UsageError, match=message):
             build_matrix(args, describe)
+
+
+def test_a_reversed_seed_range_is_a_usage_error():
+    with pytest.raises(config.UsageError, match="the range '5-1' is empty"):
+        config.parse_ints("5-1", "seeds")
+    assert config.parse_ints("1-1", "seeds") == [1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--framework", "torch", "--results", ""], "--results needs a folder name"),
+        (["run", "--framework", "torch", "--seeds", "5-1"], "the range '5-1' is empty"),
+        (["report", "--results", ""], "--results needs a folder name"),
+        (["report", "--results", "/nonexistent/results"], "--results /nonexistent/results: no such folder"),
+    ],
+)
+def test_empty_reversed_or_missing_folders_are_one_line_usage_errors(argv, message, capsys, tmp_path,
+                                                                     monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert list(tmp_path.iterdir()) == []  # nothing written: no ./runs, no empty report
+
+
+def test_report_of_another_folder_writes_into_that_folder(tmp_path, monkeypatch, capsys):
+    """Defect 4: `bench report --results OTHER` leaves the committed results/ alone."""
+    pytest.importorskip("pandas", reason="the report needs the [report] extra")
+    monkeypatch.chdir(tmp_path)
+    committed = tmp_path / "results"
+    (committed / "figures").mkdir(parents=True)
+    (committed / "REPORT.md").write_text("committed\n")
+    (committed / "figures" / "overview.png").write_bytes(b"png")
+    other = tmp_path / "other"
+    records.write_record(other, records.outcome_record(CONFIG, "skipped", "no GPU"))
+    assert cli.main(["report", "--results", str(other)]) == 0
+    assert (committed / "REPORT.md").read_text() == "committed\n"
+    assert (committed / "figures" / "overview.png").exists()
+    assert (other / "REPORT.md").exists() and f"wrote {other / 'REPORT.md'}" in capsys.readouterr().err
+
+
+def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path, monkeypatch, capsys):
+    import errno
+
+    pytest.importorskip("pandas", reason="the report needs the [report] extra")
+    records.write_record(tmp_path, records.outcome_record(CONFIG, "skipped", "no GPU"))
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, "", *args, **kwargs)  # created, then the disk is full: a 0-byte file
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    assert cli.main(["report", "--results", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no space left on the device writing ")
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert not (tmp_path / "REPORT.md").exists()

@@ -25,12 +25,17 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def run(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
+    code, text, _ = run_err(*argv)
+    return code, text
+
+
+def run_err(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
     try:
-        code = compare.compare(parse(*argv), out)
+        code = compare.compare(parse(*argv), out, err)
     except compare.CompareError as exc:
-        return 2, str(exc)
-    return code, out.getvalue()
+        return 2, str(exc), err.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 def table_rows(text: str) -> list[dict[str, str]]:
@@ -88,13 +93,53 @@ def test_a_significant_but_small_difference_is_within_the_threshold(tmp_path):
     assert run(base, new, "--fail-on", "slower", "--threshold", "0.01")[0] == 1
 
 
-def test_too_few_runs_never_fail(tmp_path):
+def test_too_few_runs_fail_the_gate_unless_the_user_asks_to_warn(tmp_path):
     base, new = tmp_path / "base", tmp_path / "new"
     write(base, *three_seeds("torch"))
     write(new, *three_seeds("torch", seconds=(12.0, 12.2, 11.8), machine=OTHER))
-    code, text = run(str(base), str(new), "--fail-on", "slower")
-    assert code == 0 and table_rows(text)[0]["throughput"] == "too few runs to test"
+    code, text, err = run_err(str(base), str(new), "--fail-on", "slower")
+    assert code == 1 and table_rows(text)[0]["throughput"] == "too few runs to test"
     assert "range of pairwise ratios" in table_rows(text)[0]["NEW/BASE examples/s"]
+    assert "FAIL: 1 cell(s) of BASE cannot be judged" in err and "too few runs to test (3 / 3 runs)" in err
+    code, _, err = run_err(str(base), str(new), "--fail-on", "slower", "--incomplete", "warn")
+    assert code == 0 and "WARNING:   torch (eager) lenet cpu" in err  # loud, but the user chose it
+    code, _, err = run_err(str(base), str(new))  # no gate: exit 0, still said
+    assert code == 0 and "WARNING" in err
+
+
+@pytest.mark.parametrize("fail_on", ["slower", "any"])
+def test_a_cell_that_vanished_from_new_fails_the_gate(tmp_path, fail_on):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch", seconds=SECONDS), *six_runs("mxnet", seconds=SECONDS))
+    crashed = [make_record("mxnet", seed=s, status="failed", reason="process died with SIGSEGV", sha=None,
+                           machine=OTHER) for s in range(6)]  # fmt: skip
+    write(new, *six_runs("torch", seconds=SECONDS, machine=OTHER), *crashed)
+    code, text, err = run_err(str(base), str(new), "--fail-on", fail_on)
+    assert code == 1
+    assert "Only in BASE (1): mxnet (hybrid) lenet cpu" in text
+    assert "FAIL:   mxnet (hybrid) lenet cpu" in err and "no ok run in NEW" in err
+    assert run_err(str(base), str(new), "--fail-on", fail_on, "--incomplete", "warn")[0] == 0
+
+
+def test_unreadable_and_invalid_record_files_are_named(tmp_path):
+    base, new = folders(tmp_path, SECONDS)
+    (Path(new) / "runs" / "broken.json").write_text("{not json")
+    bad = make_record("torch", seed=9, machine=OTHER)
+    bad["metrics"]["steady_examples_per_sec"] = -1.0
+    write(Path(new), bad)
+    _, text, err = run_err(base, new)
+    assert "broken.json: skipped (invalid JSON" in err
+    assert f"{bad['run_id']}.json: skipped (invalid metrics: steady_examples_per_sec is -1" in err
+    (row,) = table_rows(text)
+    assert row["n BASE / NEW"] == "6 / 6"  # the invalid record is not counted
+
+
+def test_a_ratio_is_never_negative():
+    from bench.stats import Summary
+
+    base, new = Summary.of([100.0, 101.0, 99.0], ""), Summary.of([-1.0, -1.0, -1.0], "")
+    verdict = compare.judge(base, new, 0.05, "faster", "slower")
+    assert verdict.ratio is None and verdict.verdict == "n/a" and "-" not in verdict.text.replace("—", "")
 
 
 def test_cells_match_on_setup_and_unmatched_cells_are_listed(tmp_path):

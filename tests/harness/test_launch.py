@@ -25,7 +25,10 @@ from bench import launch, launch_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PLUGINS = "numpy=fake_frameworks:NumpyFramework,slow=fake_frameworks:SlowFramework"
+PLUGINS = ",".join(
+    f"{name}=fake_frameworks:{cls}"
+    for name, cls in [("numpy", "NumpyFramework"), ("slow", "SlowFramework"), ("crashy", "CrashFramework")]
+)
 RUN_ARGS = ["--", "--frameworks", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
             "--seeds", "0,1,2", "--accuracy-seeds", "all", "--quiet"]  # fmt: skip
 
@@ -97,6 +100,16 @@ def test_shard_commands_and_folders(tmp_path):
     assert nox[0].command[-4:] == ["--shard", "3/3", "--results", str(tmp_path / "shard-3-of-3")]
     assert "--envdir" in nox[0].command  # one nox envdir per shard: no two jobs install into one venv
     assert sorted(r.seed for s in shards for r in s.runs) == sorted(r.seed for r in runs)
+
+
+def test_one_folder_puts_every_shard_into_the_root(tmp_path):
+    runs = stub_runs(["cpu"])
+    shards = launch.build_shards(runs, 2, tmp_path, "python", ["--seeds", "0"], one_folder=True)
+    assert [s.results for s in shards] == [tmp_path, tmp_path]
+    assert shards[0].command[-4:] == ["--shard", "1/2", "--results", str(tmp_path)]
+    assert launch.report_command(tmp_path, 2, one_folder=True)[-2:] == ["--results", str(tmp_path)]
+    rerun = launch.rerun_command(shards[1], ["--seeds", "0"], tmp_path, "python", "slurm", one_folder=True)
+    assert "--one-folder -- --seeds 0 --resume" in rerun
 
 
 def test_usage_errors():
@@ -360,3 +373,33 @@ def test_a_refused_submission_is_one_line_and_the_other_shards_still_run(monkeyp
         f"--via python --results-root {tmp_path} -- --seeds 0 --resume"
     ]
     assert launch.exit_code(outcomes) == 1
+
+
+@pytest.mark.usefixtures("real_data_dir", "job_env")
+@pytest.mark.parametrize("executor", ["slurm", "local"])
+def test_shards_into_one_folder_with_a_crashing_framework_lose_no_record(executor, request, tmp_path):
+    """The shared-file-system case: both shards write into one folder; crashes are recorded as their
+    own runs' (never mistaken for the other shard's new record), and the exit codes say so."""
+    no_slurm = request.getfixturevalue("slurm")
+    if executor == "slurm" and no_slurm:
+        pytest.skip(f"{no_slurm}; the local-executor variant runs the same code")
+    if executor == "local" and not no_slurm:
+        pytest.skip("Slurm ran this (the slurm variant)")
+    run_args = ["--", "--frameworks", "slow,crashy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
+                "--seeds", "0-3", "--quiet"]  # fmt: skip
+    out = io.StringIO()
+    outcomes = launch.launch(run_args, shards=2, plan=launch.plan_from_cli, executor=executor,
+                             results_root=tmp_path, via="python", timeout_min=5, out=out,
+                             one_folder=True)  # fmt: skip
+    text = out.getvalue()
+    got = _records(tmp_path)
+    assert sorted((r["config"]["framework"], r["config"]["seed"]) for r in got) == sorted(
+        (fw, seed) for fw in ("crashy", "slow") for seed in range(4)
+    ), text
+    assert {(r["config"]["framework"], r["status"]) for r in got} == {("slow", "ok"), ("crashy", "failed")}
+    for o in outcomes:  # a shard with a crashed run exits 1 ("failed runs"), one without exits 0
+        shard_runs = {(r.framework, r.seed) for r in o.shard.runs}
+        crashed = any(fw == "crashy" for fw, _ in shard_runs)
+        assert (o.state, o.exit_code) == (("failed runs", 1) if crashed else ("ok", 0)), text
+    assert launch.exit_code(outcomes) == 1
+    assert f"launch: merged report: python -m bench report --results {tmp_path}" in text

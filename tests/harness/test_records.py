@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench import records
+from bench import counting, records
 
 CONFIG = {"framework": "torch", "model": "mlp", "device": "cpu", "mode": "eager", "seed": 0, "epochs": 1,
           "batch_size": 256, "lr": 0.1, "threads": 2, "repeat": 0}  # fmt: skip
@@ -77,4 +77,138 @@ def test_atomic_write_leaves_old_file_intact_when_interrupted(tmp_path, monkeypa
 
 def test_completed_keys_only_counts_ok(tmp_path):
     records.write_record(tmp_path, records.outcome_record(CONFIG, "failed", "x", config_key="k1"))
-    assert records.completed_keys(tmp_path) == set()
+    assert counting.completed_keys(tmp_path) == set()
+
+
+def _ok(finished_at: str, key: str = "k1", versions: dict | None = None, commit: str = "c" * 40) -> dict:
+    record = records.outcome_record(CONFIG, "skipped", "placeholder", config_key=key)
+    record.update(status="ok", reason=None, finished_at=finished_at, metrics={"steady_examples_per_sec": 1.0})
+    record["framework"]["versions"] = versions or {"torch": "2.5.1"}
+    record["environment"]["framebench_commit"] = commit
+    record["data"] = {"sha256": "s" * 64}
+    return record
+
+
+def _failed(finished_at: str, reason: str, key: str | None = "k1") -> dict:
+    record = records.outcome_record(CONFIG, "failed", reason, config_key=key)
+    record["finished_at"] = finished_at
+    record["environment"]["framebench_commit"] = "c" * 40
+    return record
+
+
+def test_one_rule_decides_which_record_counts_for_the_report_and_for_resume(tmp_path):
+    """A good run is never hidden by a later failure of the same configuration (an orphaned child of
+    a killed parent recorded `failed: BrokenPipeError` after the resumed run): --resume and the
+    report's de-duplication read the same rule, so they agree."""
+    pytest.importorskip("pandas", reason="the report needs the [report] extra")
+    from bench.report import cells
+
+    good = _ok("2026-01-01T10:00:00Z")
+    late = _failed("2026-01-01T11:00:00Z", "BrokenPipeError: [Errno 32] Broken pipe")
+    for record in (good, late):
+        records.write_record(tmp_path, record)
+    loaded, _ = records.load_records(tmp_path)
+    counted, superseded = counting.choose(loaded)
+    assert [r["run_id"] for r in counted] == [good["run_id"]]
+    assert [r["run_id"] for r in superseded] == [late["run_id"]]
+    assert [r["run_id"] for r in cells.dedupe(loaded)[0]] == [good["run_id"]]
+    assert counting.completed_keys(tmp_path) == {"k1"}
+    # without an ok record, the newest failure counts (and --resume redoes the configuration)
+    only_failures = [_failed("2026-01-01T09:00:00Z", "old"), late]
+    assert [r["reason"] for r in counting.choose(only_failures)[0]] == [late["reason"]]
+
+
+def test_a_new_build_is_a_new_configuration_for_resume(tmp_path):
+    records.write_record(tmp_path, _ok("2026-01-01T10:00:00Z"))
+    same = {"torch": {"torch": "2.5.1"}}
+    assert counting.completed_keys(tmp_path, same, "c" * 40) == {"k1"}
+    assert counting.completed_keys(tmp_path, {"torch": {"torch": "2.6.0"}}, "c" * 40) == set()
+    assert counting.completed_keys(tmp_path, same, "d" * 40) == set()  # another commit: measured again
+    assert counting.completed_keys(tmp_path, same, "d" * 40, pool_commits=True) == {"k1"}
+    assert counting.completed_keys(tmp_path, None, None) == {"k1"}  # build unknown: any build
+
+
+def test_two_builds_of_one_configuration_both_count():
+    old = _ok("2026-01-01T10:00:00Z", versions={"torch": "2.5.1"})
+    new = _ok("2026-01-02T10:00:00Z", versions={"torch": "2.6.0"})
+    counted, superseded = counting.choose([old, new])
+    assert len(counted) == 2 and superseded == []
+    other_commit = _ok("2026-01-03T10:00:00Z", versions={"torch": "2.6.0"}, commit="d" * 40)
+    assert len(counting.choose([new, other_commit])[0]) == 2
+    assert counting.choose([new, other_commit], pool_commits=True)[0] == [other_commit]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_records_are_created_honouring_the_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        path = records.write_record(tmp_path, records.outcome_record(CONFIG, "failed", "x"))
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize(
+    ("metrics", "why"),
+    [
+        ({"steady_examples_per_sec": float("nan")}, "steady_examples_per_sec is nan"),
+        ({"steady_examples_per_sec": -1.0}, "steady_examples_per_sec is -1 (must be positive)"),
+        ({"final_test_accuracy": -0.1}, "final_test_accuracy is -0.1 (must not be negative)"),
+        ({"final_test_accuracy": 1.2}, "final_test_accuracy is 1.2 (an accuracy above 1)"),
+        ({"first_epoch_seconds": -3.0}, "first_epoch_seconds is -3 (must not be negative)"),
+        ({"share_of_peak": 1.5}, "share_of_peak is 1.5 (over 100% of the device's peak)"),
+        ({"final_test_accuracy": float("nan")}, "final_test_accuracy is nan"),
+    ],
+)
+def test_impossible_metrics_make_a_record_invalid_where_it_is_read(tmp_path, metrics, why):
+    good = _ok("2026-01-01T10:00:00Z")
+    bad = _ok("2026-01-01T11:00:00Z")
+    bad["metrics"].update(metrics)
+    for record in (good, bad):
+        records.write_record(tmp_path, record)
+    loaded, unreadable = records.load_records(tmp_path)
+    assert [r["run_id"] for r in loaded] == [good["run_id"]]
+    (listed,) = unreadable
+    assert listed.path.endswith(f"{bad['run_id']}.json") and why in listed.reason
+    assert listed.reason.startswith("invalid metrics: ")
+    assert records.metric_problems(good) == []
+
+
+def test_a_tf32_run_may_pass_the_fp32_peak():
+    record = _ok("2026-01-01T10:00:00Z")
+    record["metrics"]["share_of_peak"] = 1.4
+    assert records.metric_problems(record)
+    record["config"]["precision"] = "tf32"
+    assert records.metric_problems(record) == []
+
+
+def test_complete_temporary_records_are_listed_partial_ones_are_not(tmp_path):
+    record = records.outcome_record(CONFIG, "failed", "boom")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / f".{record['run_id']}.x1.tmp").write_text(json.dumps(record))
+    (runs / ".other.x2.tmp").write_text('{"schema_version": 1, "run')  # killed mid-write
+    (runs / ".probe123.tmp").write_text("")
+    loaded, unreadable = records.load_records(tmp_path)
+    assert loaded == []
+    (listed,) = unreadable
+    assert listed.path.endswith(".x1.tmp") and f"rename it to {record['run_id']}.json" in listed.reason
+
+
+def test_text_files_are_written_atomically_and_leave_no_temp_file_on_a_full_disk(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    target = tmp_path / "REPORT.md"
+    records.write_text_atomic(target, "old\n")
+    real = Path.write_text
+
+    def full(self, text, *args, **kwargs):
+        real(self, "", *args, **kwargs)  # the file is created, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError):
+        records.write_text_atomic(target, "new\n")
+    monkeypatch.undo()
+    assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import impls
-from bench import child, records, report
+from bench import child, counting, records, report
 from bench.config import RunConfig
 from bench.specs import get_spec
 
@@ -993,3 +993,103 @@ def test_reproduce_names_the_accuracy_seeds(tmp_path):
     one_full = [make_record("torch", seed=s, purpose="full" if s < 1 else "timing") for s in range(6)]
     write(tmp_path / "c", *one_full)  # the default: seed 0 trains the full schedule, 1-5 are timing runs
     assert "--accuracy-seeds" not in section(render(tmp_path / "c"), "## Reproduce")
+
+
+# ----------------------------------------------------------------------------------------------
+# a cell is one software build; impossible numbers are invalid records; paths survive spaces
+
+
+def build(recs: list[dict[str, Any]], torch: str | None = None, commit: str | None = None):
+    """The same records of another build (framework version and/or framebench commit)."""
+    for record in recs:
+        if torch:
+            record["framework"]["versions"] = {**record["framework"]["versions"], "torch": torch}
+        if commit:
+            record["environment"]["framebench_commit"] = commit
+    return recs
+
+
+def test_two_builds_on_one_machine_are_two_cells_the_newest_is_shown(tmp_path):
+    """Defect 5: runs of torch 2.13 and 2.14 on one machine never pool into one median."""
+    old = build(three_seeds("torch", seconds=(12.0, 12.2, 11.8), finished_at="2026-01-01T00:00:00Z"),
+                torch="2.13.0+cpu", commit="b" * 40)  # fmt: skip
+    new = build(six_runs("torch", finished_at="2026-01-05T00:00:00Z"), torch="2.14.1+cu130")
+    write(tmp_path, *old, *new)
+    text = render(tmp_path)
+    row = summary_rows(text)[("torch (eager)", "lenet")]
+    assert row[N] == "6 / 3"  # the newest build only, never "9 / 6"
+    assert "superseded" not in text  # another build is another cell, not a supersession
+    older = parse_table(section(text, "## Older builds (not shown)"))
+    assert older == [{"machine-device": CPU, "framework": "torch", "versions": (
+        "torch 2.13.0+cpu, cuda None, cudnn n/a, numpy 2.1.3"), "framebench commit": "b" * 12, "records": "3",
+        "newest finished_at": "2026-01-01T00:00:00Z"}]  # fmt: skip
+    found = report.collect([tmp_path])
+    (shown,) = found.rows
+    assert shown.build_text == f"commit {'a' * 12}, torch 2.14.1+cu130, cuda None, cudnn n/a, numpy 2.1.3"
+    assert dict(shown.versions)["torch"] == "2.14.1+cu130" and shown.commits == ["a" * 40]
+
+
+def test_the_same_build_at_two_commits_pools_only_when_asked(tmp_path):
+    write(tmp_path, *build(three_seeds("torch", finished_at="2026-01-01T00:00:00Z"), commit="b" * 40),
+          *build([make_record("torch", seed=seed, finished_at="2026-01-05T00:00:00Z") for seed in (3, 4, 5)],
+                 commit="c" * 40))  # fmt: skip
+    assert summary_rows(render(tmp_path))[("torch (eager)", "lenet")][N] == "3 / 3"
+    out = report.render([tmp_path], tmp_path / "R.md", tmp_path / "figures", draw=False, pool_commits=True)
+    pooled = out.read_text()
+    assert summary_rows(pooled)[("torch (eager)", "lenet")][N] == "6 / 6"
+    assert "## Older builds" not in pooled
+    (row,) = report.collect([tmp_path], pool_commits=True).rows
+    assert row.commits == ["b" * 40, "c" * 40]
+
+
+def test_a_failure_after_a_good_run_does_not_hide_it(tmp_path):
+    """Defect 2's report half: the orphan's late `failed: BrokenPipeError` record of a configuration
+    that has an ok record is superseded; the report shows the ok run, as --resume counts it."""
+    good = make_record("torch", finished_at="2026-01-01T10:00:00Z")
+    late = make_record("torch", status="failed", reason="BrokenPipeError: [Errno 32] Broken pipe", sha=None,
+                       finished_at="2026-01-01T11:00:00Z")  # fmt: skip
+    write(tmp_path, good, late)
+    text = render(tmp_path)
+    assert summary_rows(text)[("torch (eager)", "lenet")][N] == "1 / 1"
+    assert "No successful runs" not in text and "BrokenPipeError" not in text
+    assert counting.completed_keys(tmp_path) == {good["config_key"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"final_test_accuracy": float("nan")}, "final_test_accuracy is nan"),
+        ({"steady_examples_per_sec": -10_000.0}, "steady_examples_per_sec is -10000 (must be positive)"),
+        ({"share_of_peak": 1.25}, "share_of_peak is 1.25 (over 100% of the device's peak)"),
+        ({"first_epoch_seconds": -12.0}, "first_epoch_seconds is -12 (must not be negative)"),
+    ],
+)
+def test_impossible_numbers_are_listed_as_invalid_never_averaged(tmp_path, change, why):
+    """Defect 7: the record is listed with its file and why; it is neither averaged nor counted."""
+    bad = make_record("torch", seed=3)
+    bad["metrics"].update(change)
+    write(tmp_path, *three_seeds("torch"), bad)
+    text = render(tmp_path)
+    row = summary_rows(text)[("torch (eager)", "lenet")]
+    assert row[N] == "3 / 3" and row[TP] == "10,000 (range of 3: 9,836–10,169)"
+    (listed,) = parse_table(section(text, "## Unreadable record files"))
+    assert Path(listed["file"]).name == f"{bad['run_id']}.json" and why in listed["reason"]
+
+
+def test_paths_with_spaces_survive_the_reproduce_command_and_the_image_links(tmp_path):
+    results = tmp_path / "my results"
+    write(results, *three_seeds("torch"))
+    out = report.render([results], tmp_path / "REPORT.md", results / "figures", draw=False)
+    text = out.read_text()
+    assert "](my%20results/figures/accuracy_lenet_cpu-example-cpu-9000-8-cores.png)" in text
+    assert f"python -m bench report --results '{results}'\n" in section(text, "## Reproduce")
+
+
+def test_a_leftover_complete_temporary_record_is_mentioned(tmp_path):
+    record = make_record("torch")
+    write(tmp_path, *three_seeds("mxnet"))
+    runs = records.runs_dir(tmp_path)
+    (runs / f".{record['run_id']}.k3x9.tmp").write_text(json.dumps(record))
+    rows = parse_table(section(render(tmp_path), "## Unreadable record files"))
+    assert [Path(r["file"]).name for r in rows] == [f".{record['run_id']}.k3x9.tmp"]
+    assert f"rename it to {record['run_id']}.json to count it" in rows[0]["reason"]

@@ -4,6 +4,7 @@ unreadable files, the command to reproduce, and published reference points."""
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -251,8 +252,33 @@ def unreadable_section(unreadable: list[Unreadable]) -> list[str]:
     lines = [{"file": u.path, "reason": u.reason} for u in sorted(unreadable, key=lambda u: u.path)]
     return [
         "## Unreadable record files\n",
-        "These files were skipped:\n",
+        "These files were skipped (unreadable, invalid, with impossible metrics, or complete records "
+        "left as temporary files); none is averaged or counted in any n:\n",
         table(lines, ["file", "reason"]) + "\n",
+    ]
+
+
+def older_builds_section(older: Sequence[cells.OlderBuild]) -> list[str]:
+    """The builds a newer build of the same framework on the same machine-device replaces."""
+    if not older:
+        return []
+    lines = [
+        {
+            "machine-device": f"{b.device} · {b.machine}",
+            "framework": b.framework,
+            "versions": b.versions_text,
+            "framebench commit": (b.commit or "unknown")[:12],
+            "records": b.records,
+            "newest finished_at": b.newest or "—",
+        }
+        for b in older
+    ]
+    return [
+        "## Older builds (not shown)\n",
+        "A cell is one software build (framework versions and framebench commit); each machine-device "
+        "shows its newest build of each framework. These older builds have records here; "
+        "`python -m bench compare OLD NEW` (with `--commit`) is how two builds meet.\n",
+        table(lines, list(lines[0])) + "\n",
     ]
 
 
@@ -289,7 +315,7 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         devices = ",".join(sorted({cells.device(r) for r in group}, key=cells.device_rank))
         seeds = ranges(int(r["config"].get("seed", 0)) for r in group)
         repeats = max(int(r["config"].get("repeat") or 0) for r in group) + 1
-        common = f"--models {models} --devices {devices} --seeds {seeds}"
+        common = f"--models {shlex.quote(models)} --devices {shlex.quote(devices)} --seeds {seeds}"
         all_seeds = {r["config"].get("seed") for r in group}
         full_seeds = {r["config"].get("seed") for r in group if cells.purpose(r) == "full"}
         if full_seeds != all_seeds and len(full_seeds) != DEFAULT_ACCURACY_SEEDS:
@@ -299,7 +325,7 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         timing_epochs = {r["config"].get("timing_epochs") for r in group if cells.purpose(r) == "timing"}
         if timing_epochs - {None, DEFAULT_TIMING_EPOCHS}:
             common += f" --timing-epochs {max(t for t in timing_epochs if t is not None)}"
-        common += "".join(f" {option} {value}" for option, value in overrides)
+        common += "".join(f" {option} {shlex.quote(value)}" for option, value in overrides)
         common += f" --repeats {repeats}" if repeats > 1 else ""
         modes_per_framework: dict[str, set[str]] = defaultdict(set)
         for r in group:
@@ -309,9 +335,8 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
             lines.append(f"nox -s bench -- {common}{' --modes all' if several else ''}")
         else:
             for framework, modes in sorted(modes_per_framework.items()):
-                lines.append(
-                    f"nox -s bench -- --frameworks {framework} {common} --modes {','.join(sorted(modes))}"
-                )
+                lines.append(f"nox -s bench -- --frameworks {shlex.quote(framework)} {common} "
+                             f"--modes {shlex.quote(','.join(sorted(modes)))}")  # fmt: skip
     commits = sorted(
         {
             (
@@ -326,7 +351,7 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
         f"`{c}`" + (" with uncommitted changes (not reproducible from the commit alone)" if d else "")
         for c, d in commits
     )
-    dirs = " ".join(str(d) for d in results_dirs)
+    dirs = " ".join(shlex.quote(str(d)) for d in results_dirs)
     return [
         "## Reproduce\n",
         f"framebench commit: {commit_text}. Each framework runs in its own nox environment; inside "

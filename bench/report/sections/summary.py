@@ -44,7 +44,7 @@ def header(
     if superseded:
         lines.append(
             f"{len(superseded)} older record(s) superseded by a newer run of the same configuration on the "
-            "same machine (the newest finished_at counts)."
+            "same machine and build (its newest ok record counts; without one, its newest record)."
         )
     if unreadable:
         lines.append(f"{len(unreadable)} file(s) could not be read (see *Unreadable record files*).")
