@@ -8,9 +8,12 @@
 # Steps, in priority order. The first call (GPU_SESSION_SECONDS, default 420 while a core step is
 # pending) does the core ones, then whatever else fits; the second (default 240) does the rest:
 #   core  env          versions, nvidia-smi
-#         conformance  the conformance suite on the GPU: torch (every mode) and JAX (both), side by side
-#         torch-gpu    torch x {lenet, mlp} x {eager, compile, graph, epoch-graph}, fp32, seeds 0-5
-#         jax-gpu      JAX x {lenet, mlp} x {jit, scan}, fp32, seeds 0-5 (seed 0 trains all 10 epochs)
+#         conformance  the conformance suite on the GPU, torch (every mode) and JAX (both) side by side,
+#                      and, beside them, one throughput-only run of each compiled cell (torch compile,
+#                      JAX jit and scan) into a scratch folder that is thrown away: it fills the compile
+#                      cache, so every measured run of those cells loads its compiled code
+#         gpu          torch x {lenet, mlp} x {eager, compile, graph, epoch-graph} and JAX x {lenet,
+#                      mlp} x {jit, scan}, fp32, seeds 0-5 (seed 0 trains all 10 epochs), interleaved
 #   rest  profile      python -m impls.torch.profile: where each mode's step time goes
 #         tf32         torch and JAX on the GPU with TF32 on, its own setup
 #         cpu          torch and JAX on this machine's CPU (a second CPU machine)
@@ -54,13 +57,13 @@ mkdir -p "$STATE" "$OUT" "$CACHE"
 log=$STATE/session.log
 
 # --- the steps: name, part, estimate (seconds on one H200 with 16 cores; README, "Will it fit") ----
-CORE=(env conformance torch-gpu jax-gpu)
+CORE=(env conformance gpu)
 REST=(profile tf32 cpu absent native)
 # slot: Keras 3 on JAX and on torch (frameworks keras-jax, keras-torch) once they are registered in
 # impls/ and their pure-Python wheels travel with the tree: add `keras` to REST, its estimate to
 # EST, and to run_step: keras) bench --frameworks keras-jax,keras-torch --devices gpu --modes all ;;
-declare -A EST=([env]=10 [conformance]=75 [torch-gpu]=160 [jax-gpu]=80 [profile]=45 [tf32]=240
-                [cpu]=150 [absent]=15 [native]=90 [report]=25)
+declare -A EST=([env]=10 [conformance]=90 [gpu]=240 [profile]=45 [tf32]=240 [cpu]=150 [absent]=15
+                [native]=90 [report]=25)
 ARCHIVE_SECONDS=5  # kept back besides the report's estimate: the last archive
 
 elapsed() { echo $(( $(date +%s) - start )); }
@@ -68,14 +71,11 @@ say() { echo "[$(elapsed)s] $*" | tee -a "$log"; }
 done_step() { [ -f "$STATE/done-$1" ]; }
 measured() { awk -F'\t' -v s="$1" '$1 == s { t = $2 } END { if (t != "") print t }' "$STATE/costs.tsv" 2>/dev/null; }
 # estimate NAME: an explicit GPU_SESSION_EST_<name>, else what this machine took for the same runs
-# (tf32 repeats torch-gpu and jax-gpu at another precision), else the table above.
+# (tf32 repeats the gpu step's runs at another precision), else the table above.
 estimate() {
   local var="GPU_SESSION_EST_${1//-/_}"
   if [ -n "${!var:-}" ]; then echo "${!var}"; return; fi
-  if [ "$1" = tf32 ]; then
-    local a b; a=$(measured torch-gpu); b=$(measured jax-gpu)
-    if [ -n "$a" ] && [ -n "$b" ]; then echo $(( a + b )); return; fi
-  fi
+  if [ "$1" = tf32 ] && [ -n "$(measured gpu)" ]; then measured gpu; return; fi
   echo "${EST[$1]}"
 }
 
@@ -113,7 +113,8 @@ gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none visi
 print("cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version(), "gpu", gpu)
 EOF
 }
-# torch's and JAX's suites side by side (they check numbers, not time; the GPU has room for both).
+# torch's and JAX's suites and the cache warm-up side by side: they check numbers, nothing here is
+# timed, and the GPU has room for all three. Only the suites decide the step's exit status.
 conformance() {
   local fw pids=() rc=0
   for fw in torch jax; do
@@ -121,7 +122,12 @@ conformance() {
       >"$STATE/conformance-$fw.txt" 2>&1 &
     pids+=($!)
   done
+  # One throughput-only run per compiled cell, records in a scratch folder that is never archived.
+  "$PY" -m bench run --data-dir "$DATA" --results "$CACHE/warm-up" --frameworks torch,jax --devices gpu \
+    --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
+  local warm=$!
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+  wait "$warm" || echo "cache warm-up: rc $? (the measured runs then compile for themselves)"
   tail -n 3 "$STATE"/conformance-*.txt
   return $rc
 }
@@ -138,8 +144,7 @@ run_step() {
   case $1 in
     env) env_facts ;;
     conformance) conformance ;;
-    torch-gpu) bench --frameworks torch --devices gpu --modes all ;;
-    jax-gpu) bench --frameworks jax --devices gpu --modes all ;;
+    gpu) bench --frameworks torch,jax --devices gpu --modes all ;;
     profile) "$PY" -m impls.torch.profile --device gpu --data-dir "$DATA" ;;
     tf32) bench --frameworks torch,jax --devices gpu --modes all --precision tf32 ;;
     cpu) bench --frameworks torch,jax --devices cpu --modes all ;;
@@ -152,7 +157,7 @@ run_step() {
     report) render ;;
   esac
 }
-export PY DATA RESULTS STATE
+export PY DATA RESULTS STATE CACHE
 export -f env_facts conformance bench absent_frameworks render run_step
 
 # step NAME: refused in one line if its estimate does not fit in the time left; else run until the

@@ -31,12 +31,22 @@ from pathlib import Path
 FULL_BATCHES = 4
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children: what a phase costs
+    on a core of its own, which a shared machine's load inflates far less than wall time."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def sample(args: argparse.Namespace) -> dict[str, float]:
     """One fresh process: the phases' durations (its first mark is printed by the caller)."""
-    marks = {"start": time.time()}
+    marks, cpu = {"start": time.time()}, {"start": _cpu_seconds()}
 
     def mark(name: str) -> None:
         marks[name] = time.time()
+        cpu[name] = _cpu_seconds()
 
     import numpy as np
 
@@ -85,7 +95,8 @@ def sample(args: argparse.Namespace) -> dict[str, float]:
     mark("peak_cached")
     names = list(marks)
     phases = {b: marks[b] - marks[a] for a, b in zip(names, names[1:], strict=False)}
-    phases["peak_prime"] = 0.0  # priming is not a phase of a run
+    phases.update({f"cpu_{b}": cpu[b] - cpu[a] for a, b in zip(names, names[1:], strict=False)})
+    phases["peak_prime"] = 0.0  # priming is not a phase of a run (its CPU time stays out of "exit")
     phases["marks_end"] = marks[names[-1]]
     phases["marks_start"] = marks["start"]
     return phases
@@ -107,15 +118,24 @@ def run_samples(args: argparse.Namespace) -> list[dict[str, float]]:
             run_env["FRAMEBENCH_COMPILE_CACHE"] = str(cache)
         elif args.framework == "torch":  # torch caches by default: keep it from sharing one
             run_env["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(dir=cache_root)
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         spawned = time.time()
         out = subprocess.run(command, capture_output=True, text=True, env=run_env, check=False)
         ended = time.time()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if out.returncode:
             raise SystemExit(f"a sample failed:\n{out.stderr[-3000:]}")
         phases = json.loads(out.stdout.strip().splitlines()[-1])
         phases["interpreter"] = phases.pop("marks_start") - spawned
         phases["exit"] = ended - phases.pop("marks_end")
         phases["wall"] = ended - spawned
+        # the process's whole CPU time (it and its children, from the parent's side); what the
+        # marks inside it do not see, interpreter start and exit together, is shown on the exit row
+        phases["cpu_wall"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        inside = sum(v for k, v in phases.items() if k.startswith("cpu_") and k != "cpu_wall")
+        phases["cpu_exit"] = phases["cpu_wall"] - inside
         return phases
 
     warm = cache_root / "warm"
@@ -147,12 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     order = ["interpreter", "harness", "framework", "backend", "data", "build", "epoch1", "epoch2",
              "eval1", "eval2", "peak", "peak_cached", "exit", "wall"]  # fmt: skip
     medians = {name: statistics.median(s[name] for s in samples) for name in order}
+    cpu = {name: statistics.median(s[f"cpu_{name}"] for s in samples) for name in order if f"cpu_{name}" in samples[0]}
     title = f"{args.framework} {args.model} {args.device} {args.mode}, cache {args.cache}"
-    print(f"{title}: median [min-max] of {len(samples)} fresh processes, seconds")
+    print(f"{title}: median [min-max] of {len(samples)} fresh processes, seconds (wall; CPU of the process)")
     for name in order:
         values = [s[name] for s in samples]
-        print(f"  {name:12s} {medians[name]:8.3f}  [{min(values):.3f}-{max(values):.3f}]")
-    print(json.dumps({"what": title, "repeats": len(samples), "median_seconds": medians}))
+        extra = f"  cpu {cpu[name]:7.3f}" if name in cpu else ""
+        print(f"  {name:12s} {medians[name]:8.3f}  [{min(values):.3f}-{max(values):.3f}]{extra}")
+    print(json.dumps({"what": title, "repeats": len(samples), "median_seconds": medians, "median_cpu_seconds": cpu}))
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "gpu-session.sh"  # where the session script lives (one place to change)
 GPU = "nvidia-stand-in-gpu"  # the slug of the name the stand-in nvidia-smi answers
-CORE = ["env", "conformance", "torch-gpu", "jax-gpu"]
+CORE = ["env", "conformance", "gpu"]
 REST = ["profile", "tf32", "cpu", "absent", "native"]
 
 
@@ -113,13 +113,13 @@ def test_it_prints_the_plan_then_runs_every_step_in_priority_order(tmp_path):
 
 
 def test_a_step_that_does_not_fit_is_refused_in_one_line_and_later_steps_still_run(tmp_path):
-    result = run_stubbed(tmp_path, TRACE, {"torch-gpu": 500}, GPU_SESSION_SECONDS="100")
+    result = run_stubbed(tmp_path, TRACE, {"gpu": 500}, GPU_SESSION_SECONDS="100")
     assert result.returncode == 0, result.stderr
-    said = [line for line in result.stdout.splitlines() if "torch-gpu:" in line]
+    said = [line for line in result.stdout.splitlines() if " gpu:" in line]
     (refusal,) = said
-    assert "torch-gpu: refused: needs ~500s (estimate)" in refusal and "left in this call" in refusal
-    assert "torch-gpu" not in traced(tmp_path) and "jax-gpu" in traced(tmp_path)
-    assert not (state(tmp_path) / "done-torch-gpu").exists()  # the next call tries it again
+    assert "gpu: refused: needs ~500s (estimate)" in refusal and "left in this call" in refusal
+    assert "gpu" not in traced(tmp_path) and "profile" in traced(tmp_path)
+    assert not (state(tmp_path) / "done-gpu").exists()  # the next call tries it again
 
 
 def test_a_tiny_budget_refuses_every_step_and_still_archives(tmp_path):
@@ -133,16 +133,16 @@ def test_a_tiny_budget_refuses_every_step_and_still_archives(tmp_path):
 
 
 def test_a_call_killed_in_a_step_has_already_archived_every_finished_step(tmp_path):
-    # each step writes a record; jax-gpu kills the whole call as the device's limit does (SIGKILL)
-    stub = ('if [ "$1" = jax-gpu ]; then kill -KILL "$GPU_SESSION_PID"; kill -KILL 0; fi; '
+    # each step writes a record; gpu kills the whole call as the device's limit does (SIGKILL)
+    stub = ('if [ "$1" = gpu ]; then kill -KILL "$GPU_SESSION_PID"; kill -KILL 0; fi; '
             'mkdir -p "$RESULTS/runs" && echo {} > "$RESULTS/runs/$1.json"')  # fmt: skip
     result = run_stubbed(tmp_path, stub)
     assert result.returncode == -9
     names = archived(tmp_path)
-    assert {f"results/runs/{name}.json" for name in ["env", "conformance", "torch-gpu"]} <= names
-    assert "results/runs/jax-gpu.json" not in names
+    assert {f"results/runs/{name}.json" for name in ["env", "conformance"]} <= names
+    assert "results/runs/gpu.json" not in names
     log = (tmp_path / "out" / "session.log").read_text()
-    assert "torch-gpu: finished" in log and "jax-gpu: start" not in log  # the archive precedes it
+    assert "conformance: finished" in log and "gpu: start" not in log  # the archive precedes it
 
 
 def test_a_second_call_does_the_rest_in_240s_estimating_tf32_from_the_measured_matrices(tmp_path):
@@ -150,10 +150,10 @@ def test_a_second_call_does_the_rest_in_240s_estimating_tf32_from_the_measured_m
     folder.mkdir(parents=True)
     for name in CORE:  # what the first call left, carried back in the tree
         (folder / f"done-{name}").write_text("0\n")
-    (folder / "costs.tsv").write_text("torch-gpu\t170\t0\njax-gpu\t70\t0\n")
+    (folder / "costs.tsv").write_text("gpu\t300\t0\n")
     estimates = {name: 1 for name in REST}
     result = run_stubbed(tmp_path, TRACE, estimates, GPU_SESSION_EST_tf32="")
     assert result.returncode == 0, result.stderr
     assert "budget 240s for this call" in result.stdout.splitlines()[0]
     assert traced(tmp_path) == ["profile", "cpu", "absent", "native", "report"]
-    assert "tf32: refused: needs ~240s (estimate)" in result.stdout  # 170 + 70 measured, not the table
+    assert "tf32: refused: needs ~300s (estimate)" in result.stdout  # the gpu step's measured cost
