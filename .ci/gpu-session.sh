@@ -189,10 +189,11 @@ step() {
 say "gpu-session on $gpu: budget ${BUDGET}s for this call, ${RESERVE}s of it kept for the report and the archive"
 [ ${#pending[@]} -gt 0 ] || say "every step is done (markers in $STATE); rendering the report only"
 at=0
-for name in "${pending[@]}" report; do
+for name in "${pending[@]}"; do
   est=$(estimate "$name"); at=$(( at + est ))
-  say "  plan: $(printf '%-12s ~%4ss, done by ~%4ss' "$name" "$est" "$at")$([ $at -gt "$BUDGET" ] && echo '  (past this call: refused unless earlier steps finish sooner)')"
+  say "  plan: $(printf '%-12s ~%4ss, done by ~%4ss' "$name" "$est" "$at")$([ $(( at + RESERVE )) -gt "$BUDGET" ] && echo '  (past this call: refused unless earlier steps finish sooner)')"
 done
+say "  plan: $(printf '%-12s ~%4ss, at the end, in the time kept back' report "$(estimate report)")"
 archive
 for name in "${pending[@]}"; do step "$name"; done
 step report
