@@ -62,9 +62,14 @@ REST=(profile tf32 cpu absent native)
 # slot: Keras 3 on JAX and on torch (frameworks keras-jax, keras-torch) once they are registered in
 # impls/ and their pure-Python wheels travel with the tree: add `keras` to REST, its estimate to
 # EST, and to run_step: keras) bench --frameworks keras-jax,keras-torch --devices gpu --modes all ;;
-declare -A EST=([env]=10 [conformance]=90 [gpu]=240 [profile]=45 [tf32]=240 [cpu]=150 [absent]=15
-                [native]=90 [report]=25)
+declare -A EST=([env]=10 [conformance]=90 [gpu]=506 [profile]=45 [tf32]=506 [cpu]=240 [absent]=15
+                [native]=120 [report]=25)
+# Matrices keep every finished run and go on with --resume, so one whose estimate does not fit still
+# starts while RESUMABLE_MIN seconds are left (the longest single run, seed 0's, is well under it).
+RESUMABLE=" gpu tf32 cpu native "
+RESUMABLE_MIN=${GPU_SESSION_RESUMABLE_MIN:-60}
 ARCHIVE_SECONDS=5  # kept back besides the report's estimate: the last archive
+WIND_DOWN=10       # a step stopped at its deadline gets this long to write what it finished
 
 elapsed() { echo $(( $(date +%s) - start )); }
 say() { echo "[$(elapsed)s] $*" | tee -a "$log"; }
@@ -84,7 +89,7 @@ core_pending=0
 for name in "${CORE[@]}"; do done_step "$name" || { pending+=("$name"); core_pending=1; }; done
 for name in "${REST[@]}"; do done_step "$name" || pending+=("$name"); done
 BUDGET=${GPU_SESSION_SECONDS:-$([ $core_pending = 1 ] && echo 420 || echo 240)}
-RESERVE=$(( $(estimate report) + ARCHIVE_SECONDS ))
+RESERVE=$(( $(estimate report) + ARCHIVE_SECONDS + WIND_DOWN ))
 left() { echo $(( BUDGET - RESERVE - $(elapsed) )); }
 
 archive() {
@@ -161,21 +166,28 @@ run_step() {
 export PY DATA RESULTS STATE CACHE
 export -f env_facts conformance bench absent_frameworks render run_step
 
-# step NAME: refused in one line if its estimate does not fit in the time left; else run until the
-# deadline; a marker and its cost when it finished; the archive refreshed in every case it ran.
+# step NAME: refused in one line if its estimate does not fit in the time left (a matrix: if less
+# than RESUMABLE_MIN is left); else run until the deadline; a marker and its cost when it finished;
+# the archive refreshed in every case it ran.
 step() {
   local name=$1 est t0 rc spent
   est=$(estimate "$name")
   local t; t=$(left)
   [ "$name" = report ] && t=$(( BUDGET - ARCHIVE_SECONDS - $(elapsed) ))
-  if [ "$est" -gt "$t" ]; then
+  [ "$t" -gt 0 ] || t=0
+  if [ "$est" -gt "$t" ] && { [[ $RESUMABLE != *" $name "* ]] || [ "$t" -lt "$RESUMABLE_MIN" ]; }; then
     say "$name: refused: needs ~${est}s (estimate), ${t}s left in this call; the next call tries it"
     return 0
   fi
-  say "$name: start (~${est}s estimated, ${t}s left)"
+  if [ "$t" -lt 1 ]; then say "$name: refused: no time left in this call"; return 0; fi
+  if [ "$est" -gt "$t" ]; then
+    say "$name: start (~${est}s estimated, ${t}s left: the deadline keeps its finished runs, the next call goes on)"
+  else
+    say "$name: start (~${est}s estimated, ${t}s left)"
+  fi
   t0=$(date +%s)
   # timeout signals its whole process group: the runner and its child see the Ctrl-C.
-  timeout -s INT -k 15 "$t" bash -c 'run_step "$1"' _ "$name" >"$STATE/$name.txt" 2>&1
+  timeout -s INT -k "$WIND_DOWN" "$t" bash -c 'run_step "$1"' _ "$name" >"$STATE/$name.txt" 2>&1
   rc=$?
   spent=$(( $(date +%s) - t0 ))
   if [ $rc -eq 124 ] || [ $rc -eq 130 ] || [ $rc -eq 137 ]; then

@@ -63,7 +63,7 @@ def run_stubbed(tmp_path: Path, stub: str, estimates: dict[str, int] | None = No
     """Run the script on a stand-in GPU with every step replaced by ``stub`` (given the step's name
     as $1), each estimate 1 s unless named; results, caches and $OUT under tmp_path."""
     fake_bin = tmp_path / "bin"
-    fake_bin.mkdir(exist_ok=True)
+    fake_bin.mkdir(parents=True, exist_ok=True)
     smi = fake_bin / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'NVIDIA Stand-in GPU'\n")
     smi.chmod(0o755)
@@ -113,13 +113,24 @@ def test_it_prints_the_plan_then_runs_every_step_in_priority_order(tmp_path):
 
 
 def test_a_step_that_does_not_fit_is_refused_in_one_line_and_later_steps_still_run(tmp_path):
-    result = run_stubbed(tmp_path, TRACE, {"gpu": 500}, GPU_SESSION_SECONDS="100")
+    result = run_stubbed(tmp_path, TRACE, {"conformance": 500}, GPU_SESSION_SECONDS="100")
     assert result.returncode == 0, result.stderr
-    said = [line for line in result.stdout.splitlines() if " gpu:" in line]
+    said = [line for line in result.stdout.splitlines() if "conformance:" in line]
     (refusal,) = said
-    assert "gpu: refused: needs ~500s (estimate)" in refusal and "left in this call" in refusal
-    assert "gpu" not in traced(tmp_path) and "profile" in traced(tmp_path)
-    assert not (state(tmp_path) / "done-gpu").exists()  # the next call tries it again
+    assert "conformance: refused: needs ~500s (estimate)" in refusal and "left in this call" in refusal
+    assert "conformance" not in traced(tmp_path) and "gpu" in traced(tmp_path)
+    assert not (state(tmp_path) / "done-conformance").exists()  # the next call tries it again
+
+
+def test_a_matrix_that_does_not_fit_starts_while_enough_is_left_and_is_refused_below_that(tmp_path):
+    starts = run_stubbed(tmp_path / "a", TRACE, {"gpu": 500}, GPU_SESSION_SECONDS="100",
+                         GPU_SESSION_RESUMABLE_MIN="50")  # fmt: skip
+    assert starts.returncode == 0, starts.stderr
+    (started,) = [line for line in starts.stdout.splitlines() if "gpu: start" in line]
+    assert "the deadline keeps its finished runs" in started and "gpu" in traced(tmp_path / "a")
+    refused = run_stubbed(tmp_path / "b", TRACE, {"gpu": 500}, GPU_SESSION_SECONDS="100",
+                          GPU_SESSION_RESUMABLE_MIN="200")  # fmt: skip
+    assert "gpu: refused: needs ~500s (estimate)" in refused.stdout and "gpu" not in traced(tmp_path / "b")
 
 
 def test_a_tiny_budget_refuses_every_step_and_still_archives(tmp_path):
@@ -152,7 +163,7 @@ def test_a_second_call_does_the_rest_in_240s_estimating_tf32_from_the_measured_m
         (folder / f"done-{name}").write_text("0\n")
     (folder / "costs.tsv").write_text("gpu\t300\t0\n")
     estimates = {name: 1 for name in REST}
-    result = run_stubbed(tmp_path, TRACE, estimates, GPU_SESSION_EST_tf32="")
+    result = run_stubbed(tmp_path, TRACE, estimates, GPU_SESSION_EST_tf32="", GPU_SESSION_RESUMABLE_MIN="1000")
     assert result.returncode == 0, result.stderr
     assert "budget 240s for this call" in result.stdout.splitlines()[0]
     assert traced(tmp_path) == ["profile", "cpu", "absent", "native", "report"]
