@@ -204,7 +204,12 @@ say "gpu-session on $gpu: budget ${BUDGET}s for this call, ${RESERVE}s of it kep
 at=0
 for name in "${pending[@]}"; do
   est=$(estimate "$name"); at=$(( at + est ))
-  say "  plan: $(printf '%-12s ~%4ss, done by ~%4ss' "$name" "$est" "$at")$([ $(( at + RESERVE )) -gt "$BUDGET" ] && echo '  (past this call: refused unless earlier steps finish sooner)')"
+  note=""
+  if [ $(( at + RESERVE )) -gt "$BUDGET" ]; then
+    note="  (past this call: refused unless earlier steps finish sooner)"
+    [[ $RESUMABLE == *" $name "* ]] && note="  (past this call: a matrix starts while ${RESUMABLE_MIN}s are left, keeps what finishes)"
+  fi
+  say "  plan: $(printf '%-12s ~%4ss, done by ~%4ss' "$name" "$est" "$at")$note"
 done
 say "  plan: $(printf '%-12s ~%4ss, at the end, in the time kept back' report "$(estimate report)")"
 archive
