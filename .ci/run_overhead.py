@@ -19,6 +19,7 @@ phase's median over the samples (and min-max), in seconds, and one JSON line.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -94,8 +95,8 @@ def sample(args: argparse.Namespace) -> dict[str, float]:
     peak_mod.device_peak(framework, record)  # what a later run pays: a read
     mark("peak_cached")
     names = list(marks)
-    phases = {b: marks[b] - marks[a] for a, b in zip(names, names[1:], strict=False)}
-    phases.update({f"cpu_{b}": cpu[b] - cpu[a] for a, b in zip(names, names[1:], strict=False)})
+    phases = {b: marks[b] - marks[a] for a, b in itertools.pairwise(names)}
+    phases.update({f"cpu_{b}": cpu[b] - cpu[a] for a, b in itertools.pairwise(names)})
     phases["peak_prime"] = 0.0  # priming is not a phase of a run (its CPU time stays out of "exit")
     phases["marks_end"] = marks[names[-1]]
     phases["marks_start"] = marks["start"]
@@ -167,14 +168,16 @@ def main(argv: list[str] | None = None) -> int:
     order = ["interpreter", "harness", "framework", "backend", "data", "build", "epoch1", "epoch2",
              "eval1", "eval2", "peak", "peak_cached", "exit", "wall"]  # fmt: skip
     medians = {name: statistics.median(s[name] for s in samples) for name in order}
-    cpu = {name: statistics.median(s[f"cpu_{name}"] for s in samples) for name in order if f"cpu_{name}" in samples[0]}
+    timed = [name for name in order if f"cpu_{name}" in samples[0]]
+    cpu = {name: statistics.median(s[f"cpu_{name}"] for s in samples) for name in timed}
     title = f"{args.framework} {args.model} {args.device} {args.mode}, cache {args.cache}"
-    print(f"{title}: median [min-max] of {len(samples)} fresh processes, seconds (wall; CPU of the process)")
+    print(f"{title}: median [min-max] of {len(samples)} fresh processes, seconds (wall; the process's CPU)")
     for name in order:
         values = [s[name] for s in samples]
         extra = f"  cpu {cpu[name]:7.3f}" if name in cpu else ""
         print(f"  {name:12s} {medians[name]:8.3f}  [{min(values):.3f}-{max(values):.3f}]{extra}")
-    print(json.dumps({"what": title, "repeats": len(samples), "median_seconds": medians, "median_cpu_seconds": cpu}))
+    print(json.dumps({"what": title, "repeats": len(samples), "median_seconds": medians,
+                      "median_cpu_seconds": cpu}))  # fmt: skip
     return 0
 
 

@@ -201,14 +201,16 @@ def test_the_persistent_compile_cache_is_on_where_the_session_says(framework, mo
 
     from impls.jax import COMPILE_CACHE_ENV
 
-    saved = {name: jax.config.values[name] for name in ("jax_compilation_cache_dir",
-             "jax_persistent_cache_min_compile_time_secs", "jax_persistent_cache_min_entry_size_bytes")}  # fmt: skip
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
+    saved = {name: jax.config.values[name] for name in names}
     monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
     try:
         cached = FlaxFramework(threads=1)
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
-        assert cached.settings("cpu", "jit")["compile_cache"].startswith(f"persistent compilation cache in {tmp_path}")
+        recorded = cached.settings("cpu", "jit")["compile_cache"]
+        assert recorded.startswith(f"persistent compilation cache in {tmp_path}")
     finally:
         for name, value in saved.items():
             jax.config.update(name, value)

@@ -533,8 +533,8 @@ def test_the_compile_cache_goes_where_the_session_says_and_is_recorded(monkeypat
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
     monkeypatch.setenv(impl.COMPILE_CACHE_ENV, str(tmp_path))
     framework = TorchFramework(threads=1)
-    assert framework.settings("cpu", "compile")["compile_cache"].startswith(f"FX graph + AOTAutograd + Triton "
-                                                                              f"caches in {tmp_path}/torch")
+    recorded = framework.settings("cpu", "compile")["compile_cache"]
+    assert recorded.startswith(f"FX graph + AOTAutograd + Triton caches in {tmp_path}/torch")
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
     assert cache_dir() == str(tmp_path / "torch")  # where Inductor itself now writes

@@ -163,7 +163,8 @@ def test_a_second_call_does_the_rest_in_240s_estimating_tf32_from_the_measured_m
         (folder / f"done-{name}").write_text("0\n")
     (folder / "costs.tsv").write_text("gpu\t300\t0\n")
     estimates = {name: 1 for name in REST}
-    result = run_stubbed(tmp_path, TRACE, estimates, GPU_SESSION_EST_tf32="", GPU_SESSION_RESUMABLE_MIN="1000")
+    result = run_stubbed(tmp_path, TRACE, estimates, GPU_SESSION_EST_tf32="",
+                         GPU_SESSION_RESUMABLE_MIN="1000")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "budget 240s for this call" in result.stdout.splitlines()[0]
     assert traced(tmp_path) == ["profile", "cpu", "absent", "native", "report"]

@@ -1,4 +1,4 @@
-"""``bench.peak``: the device peak measured by the run, or once per identity through $FRAMEBENCH_PEAK_CACHE."""
+"""``bench.peak``: the device peak measured by the run, or once per identity via $FRAMEBENCH_PEAK_CACHE."""
 
 from __future__ import annotations
 
@@ -70,4 +70,5 @@ def test_an_unwritable_cache_costs_a_measurement_nothing_else(monkeypatch, tmp_p
     blocker.write_text("not a directory")
     monkeypatch.setenv(peak.PEAK_CACHE_ENV, str(blocker / "peaks"))
     result = peak.device_peak(CountingFramework(10.0), record())
-    assert result["gflops"] == 10.0 and result["source"] == "measured in this run (the cache could not be written)"
+    assert result["gflops"] == 10.0
+    assert result["source"] == "measured in this run (the cache could not be written)"
