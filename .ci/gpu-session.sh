@@ -56,7 +56,7 @@ STATE=$RESULTS/gpu-session/$gpu
 mkdir -p "$STATE" "$OUT" "$CACHE"
 log=$STATE/session.log
 
-# --- the steps: name, part, estimate (seconds on one H200 with 16 cores; README, "Will it fit") ----
+# --- the steps and their estimates (seconds on one H200, 16 cores: README, "Will the first call fit") ---
 CORE=(env conformance gpu)
 REST=(profile tf32 cpu absent native)
 # slot: Keras 3 on JAX and on torch (frameworks keras-jax, keras-torch) once they are registered in
@@ -99,8 +99,8 @@ archive() {
     if [ -e "$RESULTS/$part" ]; then parts+=("$base/$part"); fi
   done
   cp "$log" "$OUT/session.log"
-  tar czf "$OUT/.gpu-session.tgz.part" -C "$(dirname "$RESULTS")" "${parts[@]}" 2>>"$log" \
-    && mv "$OUT/.gpu-session.tgz.part" "$OUT/gpu-session.tgz"
+  tar czf "$OUT/gpu-session.tgz.part" -C "$(dirname "$RESULTS")" "${parts[@]}" 2>>"$log" \
+    && mv "$OUT/gpu-session.tgz.part" "$OUT/gpu-session.tgz"
 }
 
 env_facts() {
