@@ -123,9 +123,10 @@ EOF
 conformance() {
   local fw pids=() rc=0
   for fw in torch jax; do
-    # the GPU's cases: the CPU's are what `nox -s tests` checks on every CPU machine
+    # the suite's GPU cases; its CPU cases and the implementations' unit tests (CPU and fakes) are
+    # what `nox -s tests` checks on every CPU machine
     FRAMEBENCH_FRAMEWORK=$fw "$PY" -m pytest -q -rs -p no:cacheprovider -k "not cpu" tests/conformance \
-      "impls/$fw" >"$STATE/conformance-$fw.txt" 2>&1 &
+      >"$STATE/conformance-$fw.txt" 2>&1 &
     pids+=($!)
   done
   # One throughput-only run per compiled cell, records in a scratch folder that is never archived.
