@@ -62,7 +62,7 @@ REST=(profile tf32 cpu absent native)
 # slot: Keras 3 on JAX and on torch (frameworks keras-jax, keras-torch) once they are registered in
 # impls/ and their pure-Python wheels travel with the tree: add `keras` to REST, its estimate to
 # EST, and to run_step: keras) bench --frameworks keras-jax,keras-torch --devices gpu --modes all ;;
-declare -A EST=([env]=10 [conformance]=90 [gpu]=506 [profile]=45 [tf32]=506 [cpu]=240 [absent]=15
+declare -A EST=([env]=10 [conformance]=90 [gpu]=532 [profile]=45 [tf32]=532 [cpu]=240 [absent]=15
                 [native]=120 [report]=25)
 # Matrices keep every finished run and go on with --resume, so one whose estimate does not fit still
 # starts while RESUMABLE_MIN seconds are left (the longest single run, seed 0's, is well under it).
