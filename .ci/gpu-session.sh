@@ -133,6 +133,9 @@ conformance() {
   "$PY" -m bench run --data-dir "$DATA" --results "$CACHE/warm-up" --frameworks torch,jax --devices gpu \
     --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
   local warm=$!
+  # Background jobs ignore SIGINT: at the deadline they are stopped here, before the next step times
+  # anything (bench run keeps its finished runs on SIGTERM as on Ctrl-C).
+  trap 'kill -TERM "${pids[@]}" "$warm" 2>/dev/null; wait; exit 130' INT TERM
   for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
   wait "$warm" || echo "cache warm-up: rc $? (the measured runs then compile for themselves)"
   tail -n 3 "$STATE"/conformance-*.txt

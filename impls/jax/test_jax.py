@@ -204,8 +204,11 @@ def test_the_persistent_compile_cache_is_on_where_the_session_says(framework, mo
     names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
              "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
     saved = {name: jax.config.values[name] for name in names}
-    monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv(COMPILE_CACHE_ENV, raising=False)
     try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert FlaxFramework(threads=1).compile_cache == "off"
+        monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
         cached = FlaxFramework(threads=1)
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
@@ -214,4 +217,3 @@ def test_the_persistent_compile_cache_is_on_where_the_session_says(framework, mo
     finally:
         for name, value in saved.items():
             jax.config.update(name, value)
-    assert framework.settings("cpu", "jit")["compile_cache"] == "off"
