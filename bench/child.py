@@ -27,6 +27,7 @@ from typing import Any
 
 from bench import records
 from bench.config import RunConfig
+from bench.peak import device_peak
 
 PROGRESS_PREFIX = "@@framebench "  # marks the child's progress lines on its stdout
 
@@ -208,9 +209,10 @@ def run_one(
     )
     metrics["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
     metrics["peak_device_memory_bytes"] = framework.peak_device_memory_bytes(config.device)
-    peak = framework.peak_gflops(config.device)
+    peak = device_peak(framework, record)  # measured now, or once per machine and build (bench.peak)
     metrics["device_peak_gflops"] = peak["gflops"]
     metrics["device_peak_method"] = peak["method"]
+    metrics["device_peak_source"] = peak["source"]
     if metrics["steady_examples_per_sec"]:
         achieved = spec.train_flops() * metrics["steady_examples_per_sec"] / 1e9
         metrics["achieved_gflops"] = achieved

@@ -47,6 +47,11 @@ MATMUL_PRECISION = {"fp32": "highest", "tf32": "tensorfloat32"}  # jax_default_m
 GPU_PIN = "jax[cuda13]==0.10.2"  # impls/jax/requirements-gpu.txt
 CUDA_PLUGINS = ("jax-cuda13-plugin", "jax-cuda12-plugin")
 
+# A directory named here holds XLA's persistent compilation cache, so every run of a cell after the
+# first loads its compiled executables instead of compiling them again (every executable is cached:
+# the time and size thresholds are lowered to nothing).
+COMPILE_CACHE_ENV = "FRAMEBENCH_COMPILE_CACHE"
+
 # The environment jax was imported with by this package (None: not imported by us).
 _import_env: dict[str, str] | None = None
 
@@ -102,6 +107,7 @@ class FlaxFramework:
 
         self._jax = jax
         jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION["fp32"])  # true fp32
+        self.compile_cache = _use_compile_cache(jax)
 
     # -- environment ----------------------------------------------------------------------------
 
@@ -191,6 +197,7 @@ class FlaxFramework:
             "tf32": precision == "tf32",
             "mode": mode,
             "preallocate": self._env.get("XLA_PYTHON_CLIENT_PREALLOCATE", ""),
+            "compile_cache": self.compile_cache,
         }
 
     def build(self, spec: ModelSpec, device: str, mode: str, precision: str = "fp32") -> FlaxModel:
@@ -225,6 +232,20 @@ class FlaxFramework:
             return None
         stats = self._gpus()[0].memory_stats() or {}
         return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+
+
+def _use_compile_cache(jax: ModuleType) -> str:
+    """Turn on JAX's persistent compilation cache in ``$FRAMEBENCH_COMPILE_CACHE/jax`` when that is
+    set (every executable, however quick to compile or small); say what is in effect."""
+    root = os.environ.get(COMPILE_CACHE_ENV)
+    if root:
+        path = os.path.join(root, "jax")
+        jax.config.update("jax_compilation_cache_dir", path)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+        return f"persistent compilation cache in {path} (${COMPILE_CACHE_ENV}), every executable"
+    path = jax.config.jax_compilation_cache_dir
+    return f"persistent compilation cache in {path} (set outside framebench)" if path else "off"
 
 
 def _cuda_plugin() -> str | None:

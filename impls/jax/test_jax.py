@@ -194,3 +194,26 @@ def test_scan_refuses_a_native_pipeline_with_the_fix(framework):
     source = NativeSource(images=images, labels=labels, data_dir=None, split="train", workers=0)
     with pytest.raises(Unsupported, match=r"^scan mode compiles the epoch .*use --input device, or mode jit"):
         model.native_input(source)
+
+
+def test_the_persistent_compile_cache_is_on_where_the_session_says(framework, monkeypatch, tmp_path):
+    import jax
+
+    from impls.jax import COMPILE_CACHE_ENV
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")  # fmt: skip
+    saved = {name: jax.config.values[name] for name in names}
+    monkeypatch.delenv(COMPILE_CACHE_ENV, raising=False)
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert FlaxFramework(threads=1).compile_cache == "off"
+        monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
+        cached = FlaxFramework(threads=1)
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
+        assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
+        recorded = cached.settings("cpu", "jit")["compile_cache"]
+        assert recorded.startswith(f"persistent compilation cache in {tmp_path}")
+    finally:
+        for name, value in saved.items():
+            jax.config.update(name, value)

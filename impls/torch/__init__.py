@@ -29,6 +29,7 @@ the process-wide TF32 switches, build, peak measurement). The rest, one job per 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from typing import Any, ClassVar
 
@@ -52,6 +53,24 @@ CUDA_GRAPH = {
         "lr; evaluation eager"
     ),
 }
+
+
+# A directory named here holds Inductor's on-disk caches (FX graph, AOTAutograd, Triton kernels), so
+# every run of a compile cell after the first loads the compiled step instead of compiling it again.
+COMPILE_CACHE_ENV = "FRAMEBENCH_COMPILE_CACHE"
+
+
+def use_compile_cache() -> str:
+    """Point Inductor's caches at ``$FRAMEBENCH_COMPILE_CACHE/torch`` when that is set (before any
+    compilation: Inductor reads the variables when it first needs them); say where they are."""
+    root = os.environ.get(COMPILE_CACHE_ENV)
+    if root:
+        path = os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(root, "torch")
+        os.environ["TORCHINDUCTOR_FX_GRAPH_CACHE"] = "1"
+        os.environ["TORCHINDUCTOR_AUTOGRAD_CACHE"] = "1"
+        return f"FX graph + AOTAutograd + Triton caches in {path} (${COMPILE_CACHE_ENV})"
+    where = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or "torch's default (a torchinductor_<user> temp dir)"
+    return f"torch's defaults: FX graph + AOTAutograd caches on, in {where}"
 
 
 def set_precision(precision: str) -> None:
@@ -80,6 +99,7 @@ class TorchFramework:
         except RuntimeError:  # already set in this process (only possible when reused in tests)
             pass
         set_precision("fp32")  # declared numerics: true fp32 unless a build asks for tf32
+        self.compile_cache = use_compile_cache()
 
     def versions(self) -> dict[str, str]:
         """Framework and backend versions; the GPU's identity when CUDA sees one."""
@@ -144,6 +164,7 @@ class TorchFramework:
             "mode": mode,
             "optimizer": optimizer_description(device, mode),
             "compiled": COMPILED_STEP if mode == "compile" else "nothing",
+            "compile_cache": self.compile_cache if mode == "compile" else "n/a (nothing compiled)",
             "cuda_graph": CUDA_GRAPH.get(mode, "none"),
             "float32_matmul_precision": torch.get_float32_matmul_precision(),
             "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),

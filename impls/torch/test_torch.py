@@ -527,3 +527,15 @@ def test_epoch_graph_bookkeeping_matches_eager(spec, monkeypatch):
     assert graph_stats == eager_stats
     for name in eager_weights:
         np.testing.assert_array_equal(graph_weights[name], eager_weights[name], err_msg=name)
+
+
+def test_the_compile_cache_goes_where_the_session_says_and_is_recorded(monkeypatch, tmp_path):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv(impl.COMPILE_CACHE_ENV, str(tmp_path))
+    framework = TorchFramework(threads=1)
+    recorded = framework.settings("cpu", "compile")["compile_cache"]
+    assert recorded.startswith(f"FX graph + AOTAutograd + Triton caches in {tmp_path}/torch")
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    assert cache_dir() == str(tmp_path / "torch")  # where Inductor itself now writes
+    assert framework.settings("cpu", "eager")["compile_cache"] == "n/a (nothing compiled)"
