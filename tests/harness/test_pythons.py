@@ -88,7 +88,7 @@ def test_one_python_for_every_framework_when_one_fits_them_all(noxfile):
 def test_without_python_311_mxnet_is_skipped_with_the_fix_and_the_others_share_one(noxfile):
     found = {"3.12": FOUND_311_312["3.12"], "3.13": ("3.13.0", "/opt/py313/bin/python3.13")}
     chosen, missing = noxfile.plan_pythons(found, sorted(impls.FRAMEWORKS))
-    assert set(chosen) == {"jax", "tensorflow", "torch"}
+    assert set(chosen) == set(impls.FRAMEWORKS) - {"mxnet"}
     assert {version for version, _ in chosen.values()} == {"3.12.1"}  # the same one, the older of equals
     reason = missing["mxnet"]
     assert "mxnet==1.9.1 numpy<1.24" in reason and "need Python ==3.11.*" in reason
@@ -169,5 +169,5 @@ def test_bench_with_only_python_312_on_the_path(real_data_dir, tmp_path):
     assert "need Python ==3.11.*" in mxnet["reason"] and "install Python 3.11" in mxnet["reason"]
     report = (results / "REPORT.md").read_text()  # the report session ran after bench, on 3.12 too
     assert mxnet["reason"] in report
-    (jax_row,) = [line for line in report.splitlines() if line.startswith("| jax") and "jax 0." in line]
+    (jax_row,) = [line for line in report.splitlines() if "| jax " in line and "jax 0." in line]
     assert f"| {jax['environment']['python']} " in jax_row
