@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench.contract import Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
-from impls.jax import FIXED_ENV, MATMUL_PRECISION, SINGLE_THREAD_FLAG, FlaxFramework, _cuda_plugin
+from impls.jax import (
+    FIXED_ENV,
+    MATMUL_PRECISION,
+    SINGLE_THREAD_FLAG,
+    FlaxFramework,
+    _cuda_plugin,
+    _use_compile_cache,
+)
 from impls.keras_common import import_keras, keras_settings, keras_versions
 
 if TYPE_CHECKING:
@@ -78,6 +85,7 @@ class KerasJaxFramework(FlaxFramework):
 
         self._jax = jax
         self._training = training
+        self.compile_cache = _use_compile_cache(jax)  # as the jax row: FRAMEBENCH_COMPILE_CACHE
         jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION["fp32"])  # true fp32
 
     def _device(self, device: str) -> Any:

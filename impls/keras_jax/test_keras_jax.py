@@ -37,6 +37,7 @@ def test_the_record_says_keras_runs_on_jax_beside_the_jax_row(framework):
         assert settings["keras_floatx"] == "float32"
         assert (settings["native_framework"], settings["native_mode"]) == ("jax", "jit")
         assert settings["matmul_precision"] == "highest"
+        assert settings["compile_cache"] == framework.compile_cache  # the jax row's own setting
     assert framework.settings("cpu", "fit")["steps_per_execution"] == FIT_STEPS_PER_EXECUTION
 
 
