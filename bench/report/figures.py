@@ -7,6 +7,7 @@ The overview, input-pipeline and scaling figures live in :mod:`bench.report.figu
 from __future__ import annotations
 
 import os
+import textwrap
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -189,7 +190,7 @@ def _merged_curve(ax: Any, rows: list[Row]) -> None:
         [pd.Series(medians[e]).median() for e in epochs],
         marker="o",
         color="tab:blue",
-        label=f"{names} (one curve, {runs} full runs)",
+        label=textwrap.fill(f"{names} (one curve, {runs} full runs)", 48),  # 7 names fit the axes
         linewidth=1.8,
     )
     ax.fill_between(epochs, [min(pooled[e]) for e in epochs], [max(pooled[e]) for e in epochs],
@@ -267,7 +268,7 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         ax.set_ylabel("test accuracy (fraction correct)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="best")
+        ax.legend(fontsize="small", loc="lower right")  # the curves rise from the upper left
         written.append(figures / f"accuracy_{model}_{where_slug(device, machine)}.png")
         save(fig, written[-1])
 
