@@ -63,13 +63,14 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _import_jax(threads: int) -> tuple[ModuleType, dict[str, str]]:
-    """Set what XLA reads at start-up, then import the JAX code (once per process)."""
+def set_xla_env(threads: int, importer: str = "FlaxFramework") -> dict[str, str]:
+    """Set what XLA reads at start-up (once per process, before jax is first imported) and return it;
+    the jax row and the keras-jax row share this, so their XLA environments are the same."""
     global _import_env
     if _import_env is None:
         if "jax" in sys.modules:
             warnings.warn(
-                "jax was imported before FlaxFramework; XLA_FLAGS/XLA_PYTHON_CLIENT_PREALLOCATE are "
+                f"jax was imported before {importer}; XLA_FLAGS/XLA_PYTHON_CLIENT_PREALLOCATE are "
                 "whatever that import saw",
                 RuntimeWarning,
                 stacklevel=3,
@@ -80,9 +81,15 @@ def _import_jax(threads: int) -> tuple[ModuleType, dict[str, str]]:
             if threads == 1 and SINGLE_THREAD_FLAG not in flags:
                 os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_FLAG}".strip()
         _import_env = {var: os.environ.get(var, "") for var in ("XLA_FLAGS", *FIXED_ENV)}
+    return dict(_import_env)
+
+
+def _import_jax(threads: int) -> tuple[ModuleType, dict[str, str]]:
+    """Set what XLA reads at start-up, then import the JAX code (once per process)."""
+    env = set_xla_env(threads)
     from impls.jax import nnx_models
 
-    return nnx_models, dict(_import_env)
+    return nnx_models, env
 
 
 def _grain_version() -> str:

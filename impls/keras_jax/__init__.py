@@ -21,20 +21,16 @@ once, at Keras's first import), then ``impls.keras_jax.training`` (the JAX code)
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bench.contract import Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
 from impls.jax import (
-    FIXED_ENV,
     MATMUL_PRECISION,
-    SINGLE_THREAD_FLAG,
     FlaxFramework,
     _cuda_plugin,
     _use_compile_cache,
+    set_xla_env,
 )
 from impls.keras_common import import_keras, keras_settings, keras_versions
 
@@ -50,23 +46,6 @@ LOOPS = {
 }
 
 
-def _set_xla_env(threads: int) -> dict[str, str]:
-    """What XLA reads at start-up, exactly as the jax row sets it (before jax is first imported)."""
-    if "jax" in sys.modules:
-        warnings.warn(
-            "jax was imported before KerasJaxFramework; XLA_FLAGS/XLA_PYTHON_CLIENT_PREALLOCATE are "
-            "whatever that import saw",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    else:
-        os.environ.update(FIXED_ENV)
-        flags = os.environ.get("XLA_FLAGS", "")
-        if threads == 1 and SINGLE_THREAD_FLAG not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_FLAG}".strip()
-    return {var: os.environ.get(var, "") for var in ("XLA_FLAGS", *FIXED_ENV)}
-
-
 class KerasJaxFramework(FlaxFramework):
     """Keras 3 on JAX behind the common contract (devices, threads and peak as the jax row)."""
 
@@ -77,7 +56,7 @@ class KerasJaxFramework(FlaxFramework):
 
     def __init__(self, threads: int) -> None:  # not FlaxFramework's: that one imports Flax
         self.threads = int(threads)
-        self._env = _set_xla_env(self.threads)
+        self._env = set_xla_env(self.threads, "KerasJaxFramework")
         self._keras = import_keras("jax")
         import jax
 
