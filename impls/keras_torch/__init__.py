@@ -22,14 +22,12 @@ place of ``nn.Module``. Keras reads ``KERAS_BACKEND`` once, when it is first imp
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bench.contract import Unsupported, check_mode, check_precision
+from bench.contract import check_mode, check_precision
 from bench.specs import ModelSpec
 from impls.keras_common import import_keras, keras_settings, keras_versions
-from impls.torch import TorchFramework, set_precision
+from impls.torch import TorchFramework, check_compile_toolchain, set_precision
 
 if TYPE_CHECKING:
     from impls.keras_torch.training import TorchFitModel, TorchStepModel
@@ -86,13 +84,8 @@ class KerasTorchFramework(TorchFramework):
         check_mode(self, mode)
         check_precision(precision, device)
         dev = self._torch_device(device)
-        if mode == "fit-compile" and dev.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
-            raise Unsupported("torch.compile on CPU generates C++ and needs a C++ compiler (g++) on PATH")
-        if mode == "fit-compile" and dev.type == "cuda" and importlib.util.find_spec("triton") is None:
-            raise Unsupported(
-                "torch.compile on CUDA generates Triton kernels and needs the triton package "
-                "(a dependency of torch's CUDA wheels)"
-            )
+        if mode == "fit-compile":
+            check_compile_toolchain(dev)
         set_precision(precision)
         if dev.type == "cuda":
             import torch

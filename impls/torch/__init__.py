@@ -73,6 +73,17 @@ def use_compile_cache() -> str:
     return f"torch's defaults: FX graph + AOTAutograd caches on, in {where}"
 
 
+def check_compile_toolchain(dev: torch.device) -> None:
+    """Unsupported, naming what to install, when torch.compile cannot generate code for ``dev``."""
+    if dev.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
+        raise Unsupported("torch.compile on CPU generates C++ and needs a C++ compiler (g++) on PATH")
+    if dev.type == "cuda" and importlib.util.find_spec("triton") is None:
+        raise Unsupported(
+            "torch.compile on CUDA generates Triton kernels and needs the triton package "
+            "(a dependency of torch's CUDA wheels)"
+        )
+
+
 def set_precision(precision: str) -> None:
     """fp32: TF32 off for cuBLAS and cuDNN; tf32: both on. Process-wide switches, set by ``build``
     (the runner builds one model per process, so the run's model is the one they apply to)."""
@@ -183,13 +194,8 @@ class TorchFramework:
                 f"{mode} mode captures CUDA graphs and needs a CUDA GPU; run it with --devices gpu "
                 "on a machine with one"
             )
-        if mode == "compile" and dev.type == "cpu" and not (shutil.which("g++") or shutil.which("c++")):
-            raise Unsupported("torch.compile on CPU generates C++ and needs a C++ compiler (g++) on PATH")
-        if mode == "compile" and dev.type == "cuda" and importlib.util.find_spec("triton") is None:
-            raise Unsupported(
-                "torch.compile on CUDA generates Triton kernels and needs the triton package "
-                "(a dependency of torch's CUDA wheels)"
-            )
+        if mode == "compile":
+            check_compile_toolchain(dev)
         set_precision(precision)
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)  # peak_device_memory_bytes is per run
