@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import records
 from bench.report import cells
 from bench.report.markdown import code_list, plain, table
 from bench.report.numbers import Row, by_where
 from bench.report.sections.context import paired_test_text
 from bench.stats import ALPHA, RatioInterval, Test, mann_whitney, ratio_interval
 
-README_START, README_END = "<!-- verdict:start -->", "<!-- verdict:end -->"
+README_START, README_END = records.README_GENERATED
 
 
 @dataclass
