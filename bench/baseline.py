@@ -277,11 +277,10 @@ def main(args: Any) -> int:
 
     if args.framework == "all" or "," in args.framework:
         raise cfg.UsageError("baseline takes one --framework (nox -s baseline runs each framework's own)")
+    from bench.child import _set_thread_env
+
     framework = matrix_mod.parse_frameworks(args.framework)[0]
     models = cfg.parse_choices(args.models, "models", cfg.MODEL_NAMES)
-    modes = matrix_mod.resolve_modes(
-        cfg.parse_list(args.modes, "modes"), framework, tuple(impls.load_class(framework).MODES)
-    )
     epochs = cfg.positive_int(args.epochs, "epochs")
     if epochs < MIN_PAIRS:
         raise cfg.UsageError(
@@ -289,6 +288,10 @@ def main(args: Any) -> int:
             f"reach α = {stats.ALPHA}; use --epochs {MIN_PAIRS} or more"
         )
     threads = cfg.positive_int(args.threads, "threads") if args.threads else cfg.default_threads()
+    _set_thread_env(threads)  # before the framework's package is imported (some read it at import)
+    modes = matrix_mod.resolve_modes(
+        cfg.parse_list(args.modes, "modes"), framework, tuple(impls.load_class(framework).MODES)
+    )
     pairs = [(model, mode) for model in models for mode in modes]
     if len(pairs) == 1:
         row = compare(framework, models[0], modes[0], epochs, threads, Path(args.results), args.data_dir)

@@ -90,6 +90,8 @@ def args(**extra):
 @pytest.fixture
 def numpy_framework(monkeypatch):
     monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", "numpy=tests.harness.fake_frameworks:NumpyFramework")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # main() sets them
+        monkeypatch.setenv(var, "1")
 
 
 def test_fewer_epochs_than_the_test_needs_is_a_usage_error(numpy_framework):
