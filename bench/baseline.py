@@ -1,32 +1,160 @@
-"""Our training path vs a plain idiomatic loop of the same framework, measured side by side.
+"""Our training path vs the plain loops of the same framework, measured side by side, and the gate.
 
-Each implementation folder may provide ``baseline.py`` with ``plain_epochs(...)``: a generator that
-trains the way a textbook script would and yields the wall seconds of each epoch. Both sides train
-the same model from the same canonical weights on the same data, in one process with the same
-thread settings, **interleaved epoch by epoch** (A B, then B A, ...). This machine's speed drifts by
-tens of percent over minutes, and interleaving makes each pair of epochs see the same conditions.
-Each side's first epoch (warm-up, tracing) is dropped.
+Each implementation folder provides ``baseline.py`` (see impls/ADDING_A_FRAMEWORK.md) with
+``plain_epochs(...)``, the framework's **textbook** loop, and ``skilled_epochs(..., mode)`` with
+``SKILLED``, the plain loop a **skilled** user writes for each CPU mode. Generators that train the way
+those scripts would and yield the wall seconds of each epoch. The three sides (ours in the mode, the
+textbook loop, the skilled loop) train the same model from the same canonical weights on the same
+data, in one process with the same thread settings, **interleaved epoch by epoch**: each round runs
+every side once, the rounds cycling through every order of the sides, so that each pair of epochs
+compared sees the same machine conditions (this machine's speed drifts by tens of percent over
+minutes). Each side's first epoch (warm-up, tracing, compilation) is dropped.
+
+**The gate**: a row *trails* its skilled loop when the exact two-sided Wilcoxon signed-rank test of
+the per-round pairs rejects equal speed at α = 0.05 with ours the slower, **and** the median paired
+ratio ours / skilled is below 1 − 2%. ``nox -s baseline`` exits non-zero when any row trails, or has
+no skilled loop to check it against.
 """
 
 from __future__ import annotations
 
 import importlib
+import itertools
+import json
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from bench import records
+from bench import records, stats
+
+SIDES = ("ours", "textbook", "skilled")
+MARGIN = 0.02  # ours may trail its skilled loop by up to 2% before the gate fails
+MIN_PAIRS = 6  # the exact signed-rank test's smallest two-sided p with 5 pairs is 2/32 > 0.05
 
 
-def _harness_epochs(framework: Any, spec: Any, dataset: Any, seed: int) -> Iterator[float]:
+@dataclass(frozen=True)
+class Judgement:
+    """Ours against one reference loop, from the per-round pairs of examples/s."""
+
+    ratio: float | None  # ratio of medians, ours / reference
+    paired_ratio: float | None  # median of the per-round ratios ours / reference
+    p: float | None  # exact two-sided Wilcoxon signed-rank p; None: too few pairs to ever reach α
+    pairs: int
+
+    @property
+    def verdict(self) -> str:
+        """``slower``, ``faster``, ``no difference detected`` or ``too few pairs``."""
+        if self.p is None or self.paired_ratio is None:
+            return "too few pairs"
+        if self.p >= stats.ALPHA:
+            return "no difference detected"
+        return "faster" if self.paired_ratio > 1 else "slower"
+
+    @property
+    def trails(self) -> bool:
+        """Slower by the paired test at α and by more than ``MARGIN`` (the gate's rule)."""
+        return self.verdict == "slower" and self.paired_ratio is not None and self.paired_ratio < 1 - MARGIN
+
+    def text(self) -> str:
+        """``0.89× (slower, Wilcoxon p=0.031)``."""
+        if self.paired_ratio is None:
+            return "—"
+        p = "" if self.p is None else (" p<0.001" if self.p < 0.001 else f" p={self.p:.3f}")
+        test = "too few pairs" if self.p is None else f"{self.verdict}, Wilcoxon{p}"
+        return f"{self.paired_ratio:.2f}× ({test})"
+
+
+def judge(ours: list[float], reference: list[float] | None) -> Judgement:
+    """Compare per-round examples/s of ours with a reference loop's (paired by round)."""
+    if not ours or not reference or len(ours) != len(reference):
+        return Judgement(None, None, None, 0)
+    test = stats.wilcoxon_signed_rank(ours, reference)
+    return Judgement(
+        ratio=statistics.median(ours) / statistics.median(reference),
+        paired_ratio=statistics.median(o / r for o, r in zip(ours, reference, strict=True)),
+        p=test.p,
+        pairs=len(ours),
+    )
+
+
+def row_judgements(row: dict[str, Any]) -> dict[str, Judgement]:
+    """``textbook`` and ``skilled`` judgements of a saved row (older rows have only the textbook)."""
+    ours = row.get("harness_samples") or []
+    return {
+        "textbook": judge(ours, row.get("plain_samples")),
+        "skilled": judge(ours, row.get("skilled_samples")),
+    }
+
+
+def gate_problems(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per row that fails the gate: trails its skilled loop, or has none to be checked by."""
+    problems = []
+    for row in rows:
+        if row.get("status", "ok") != "ok":
+            continue  # a mode that does not run on this device: recorded as skipped, nothing to gate
+        where = f"{row.get('framework')} {row.get('mode')} {row.get('model')}"
+        if not row.get("skilled_samples"):
+            problems.append(
+                f"{where}: no skilled loop to check it against "
+                f"({row.get('skilled_missing') or 'not measured'})"
+            )
+            continue
+        skilled = row_judgements(row)["skilled"]
+        if skilled.trails:
+            problems.append(
+                f"{where}: ours trails the skilled loop, {skilled.text()}: ours "
+                f"{row.get('harness_examples_per_sec', 0):,.0f} vs skilled "
+                f"{row.get('skilled_examples_per_sec', 0):,.0f} examples/s"
+            )
+    return problems
+
+
+def round_orders(rounds: int, sides: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The order of the sides in each round: every permutation in turn (each side in each position
+    equally often over ``len(sides)!`` rounds)."""
+    perms = list(itertools.permutations(sides))
+    return [perms[i % len(perms)] for i in range(rounds)]
+
+
+def interleave(sides: dict[str, Iterator[float]], rounds: int, examples: int) -> dict[str, list[float]]:
+    """Drop each side's first epoch, then ``rounds`` rounds of one epoch per side; examples/s per round."""
+    for side in sides.values():
+        next(side)  # warm-up epoch, dropped
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    for order in round_orders(rounds, tuple(sides)):
+        for name in order:
+            samples[name].append(examples / next(sides[name]))
+    return samples
+
+
+def reference_module(framework_name: str) -> ModuleType:
+    """The module holding a framework's reference loops: ``<package>.baseline`` of its registry entry
+    (or the entry's module itself when that defines ``plain_epochs``, as the test frameworks do)."""
+    import impls
+
+    module_name = impls.registry()[impls.check_name(framework_name)].partition(":")[0]
+    module = importlib.import_module(module_name)
+    if hasattr(module, "plain_epochs"):
+        return module
+    try:
+        return importlib.import_module(module_name + ".baseline")
+    except ModuleNotFoundError as exc:
+        raise SystemExit(
+            f"baseline: {framework_name} has no reference loops ({module_name}.baseline is missing); "
+            "write impls/<folder>/baseline.py as impls/ADDING_A_FRAMEWORK.md describes"
+        ) from exc
+
+
+def _harness_epochs(model: Any, spec: Any, dataset: Any, seed: int) -> Iterator[float]:
     """Yield the seconds of each epoch of the harness's own path (as the runner times it)."""
     import numpy as np
 
     from bench.data import Dataset
 
-    model = framework.build(spec, "cpu", framework.MODES[0])
     model.set_weights(spec.initial_weights(seed))
     train = model.put(Dataset.as_float(dataset.train_images), dataset.train_labels)
     rng = np.random.default_rng(seed)
@@ -39,55 +167,165 @@ def _harness_epochs(framework: Any, spec: Any, dataset: Any, seed: int) -> Itera
         yield time.perf_counter() - start
 
 
+def _first_line(obj: Any) -> str:
+    return ((getattr(obj, "__doc__", None) or "").strip().splitlines() or [""])[0]
+
+
 def compare(
-    framework_name: str, models: list[str], epochs: int, threads: int, results: Path, data_dir: str | None
-) -> list[dict[str, Any]]:
-    """Measure both paths for each model on CPU; print and save (results/baseline/<fw>-<models>.json)."""
+    framework_name: str,
+    model_name: str,
+    mode: str,
+    epochs: int,
+    threads: int,
+    results: Path,
+    data_dir: str | None,
+) -> dict[str, Any]:
+    """Measure ours, the textbook and the skilled loop for one model and mode on the CPU; print the
+    row and save it (``<results>/baseline/<framework>-<model>-<mode>.json``)."""
     from bench.child import _set_thread_env
+    from bench.contract import Unsupported
     from bench.data import Dataset, load
     from bench.specs import get_spec
 
     _set_thread_env(threads)
     import impls
 
-    cls = impls.load_class(framework_name)
-    plain = importlib.import_module(impls.registry()[framework_name].partition(":")[0] + ".baseline")
-    framework = cls(threads=threads)
+    framework = impls.load_class(framework_name)(threads=threads)
+    loops = reference_module(framework_name)
+    spec = get_spec(model_name)
+    row: dict[str, Any] = {
+        "framework": framework_name, "mode": mode, "model": model_name, "device": "cpu",
+        "threads": threads, "epochs_per_side": epochs, "versions": framework.versions(),
+        "measured_at": records.utc_now(), "machine": records.machine_of("cpu"),
+        "textbook_loop": _first_line(loops), "skilled_loop": getattr(loops, "SKILLED", {}).get(mode),
+        "order": "rounds of one epoch per side, cycling through every order of the sides",
+    }  # fmt: skip
+    try:
+        model = framework.build(spec, "cpu", mode)
+    except Unsupported as exc:
+        row.update(status="skipped", reason=str(exc))
+        print(f"{framework_name} {mode} {model_name}: skipped: {exc}")
+        return _save(results, row)
     dataset = load(data_dir)
-    n = len(dataset.train_labels)
-    rows = []
-    for name in models:
-        spec = get_spec(name)
-        sides = {
-            "harness": _harness_epochs(framework, spec, dataset, seed=0),
-            "plain": plain.plain_epochs(
-                spec, spec.initial_weights(0), Dataset.as_float(dataset.train_images),
-                dataset.train_labels, spec.batch_size, spec.lr, 0, "cpu",
-            ),
-        }  # fmt: skip
-        for side in sides.values():
-            next(side)  # warm-up epoch, dropped
-        samples: dict[str, list[float]] = {"harness": [], "plain": []}
-        for round_index in range(epochs):
-            pair = ("harness", "plain") if round_index % 2 == 0 else ("plain", "harness")
-            for side in pair:
-                samples[side].append(n / next(sides[side]))
-        harness, baseline = statistics.median(samples["harness"]), statistics.median(samples["plain"])
-        paired = statistics.median(h / p for h, p in zip(samples["harness"], samples["plain"], strict=True))
-        row = {
-            "framework": framework_name, "mode": framework.MODES[0], "model": name, "device": "cpu",
-            "threads": threads, "epochs_per_side": epochs, "harness_examples_per_sec": harness,
-            "plain_examples_per_sec": baseline, "ratio": harness / baseline, "paired_ratio": paired,
-            "harness_samples": samples["harness"], "plain_samples": samples["plain"],
-            "versions": framework.versions(), "measured_at": records.utc_now(),
-            "machine": records.machine_of("cpu"),
-        }  # fmt: skip
-        rows.append(row)
-        print(
-            f"{framework_name} {name}: harness {harness:,.0f} ex/s, plain loop {baseline:,.0f} ex/s, "
-            f"ratio {harness / baseline:.3f} (median of per-epoch pairs {paired:.3f}; "
-            f"{epochs} interleaved steady epochs each)"
+    images, labels = Dataset.as_float(dataset.train_images), dataset.train_labels
+    weights = spec.initial_weights(0)
+    common = (spec, weights, images, labels, spec.batch_size, spec.lr, 0, "cpu")
+    sides: dict[str, Iterator[float]] = {
+        "ours": _harness_epochs(model, spec, dataset, seed=0),
+        "textbook": loops.plain_epochs(*common),
+    }
+    skilled: Callable[..., Iterator[float]] | None = getattr(loops, "skilled_epochs", None)
+    if skilled is None or row["skilled_loop"] is None:
+        row["skilled_missing"] = f"{loops.__name__} defines no skilled loop for mode {mode!r}"
+    else:
+        sides["skilled"] = skilled(*common, mode)
+    samples = interleave(sides, epochs, len(labels))
+    row.update(status="ok", reason=None)
+    for side, key in (("ours", "harness"), ("textbook", "plain"), ("skilled", "skilled")):
+        if side in samples:
+            row[f"{key}_samples"] = samples[side]
+            row[f"{key}_examples_per_sec"] = statistics.median(samples[side])
+    judged = row_judgements(row)
+    row["ratio"], row["paired_ratio"] = judged["textbook"].ratio, judged["textbook"].paired_ratio
+    row["skilled_ratio"], row["skilled_paired_ratio"] = (
+        judged["skilled"].ratio,
+        judged["skilled"].paired_ratio,
+    )
+    print(
+        f"{framework_name} {mode} {model_name}: ours {row['harness_examples_per_sec']:,.0f} ex/s; "
+        f"textbook {row['plain_examples_per_sec']:,.0f} (ours {judged['textbook'].text()}); "
+        + (
+            f"skilled {row['skilled_examples_per_sec']:,.0f} (ours {judged['skilled'].text()})"
+            if "skilled_samples" in row
+            else f"skilled: none ({row['skilled_missing']})"
         )
-    out = Path(results) / "baseline" / f"{framework_name}-{'-'.join(models)}.json"
-    records.write_atomic(out, {"schema_version": records.SCHEMA_VERSION, "rows": rows})
-    return rows
+        + f"; {epochs} interleaved steady epochs per side"
+    )
+    return _save(results, row)
+
+
+def _save(results: Path, row: dict[str, Any]) -> dict[str, Any]:
+    out = Path(results) / "baseline" / f"{row['framework']}-{row['model']}-{row['mode']}.json"
+    records.write_atomic(out, {"schema_version": records.SCHEMA_VERSION, "rows": [row]})
+    return row
+
+
+def configure_parser(base: Any) -> None:
+    """``bench baseline``'s options."""
+    base.add_argument("--framework", required=True)
+    base.add_argument("--models", default="lenet,mlp")
+    base.add_argument("--modes", default="all", help="'all' (every mode; those a CPU lacks are skipped), "
+                      "'default' (the framework's first), or names")  # fmt: skip
+    base.add_argument(
+        "--epochs", default=str(MIN_PAIRS),
+        help=f"measured epochs per side, interleaved (plus 1 warm-up); at least {MIN_PAIRS}",
+    )  # fmt: skip
+    base.add_argument("--threads")
+    base.add_argument("--data-dir")
+    base.add_argument("--results", default="results")
+
+
+def main(args: Any) -> int:
+    """Measure every requested (model, mode) in a fresh process each, then apply the gate: exit 1
+    when a row trails its skilled loop or has none, naming each; rows already saved stay saved."""
+    import subprocess
+    import sys
+
+    import impls
+    from bench import config as cfg
+    from bench import matrix as matrix_mod
+
+    if args.framework == "all" or "," in args.framework:
+        raise cfg.UsageError("baseline takes one --framework (nox -s baseline runs each framework's own)")
+    from bench.child import _set_thread_env
+
+    framework = matrix_mod.parse_frameworks(args.framework)[0]
+    models = cfg.parse_choices(args.models, "models", cfg.MODEL_NAMES)
+    epochs = cfg.positive_int(args.epochs, "epochs")
+    if epochs < MIN_PAIRS:
+        raise cfg.UsageError(
+            f"--epochs {epochs}: the paired test needs at least {MIN_PAIRS} epochs per side to ever "
+            f"reach α = {stats.ALPHA}; use --epochs {MIN_PAIRS} or more"
+        )
+    threads = cfg.positive_int(args.threads, "threads") if args.threads else cfg.default_threads()
+    _set_thread_env(threads)  # before the framework's package is imported (some read it at import)
+    modes = matrix_mod.resolve_modes(
+        cfg.parse_list(args.modes, "modes"), framework, tuple(impls.load_class(framework).MODES)
+    )
+    pairs = [(model, mode) for model in models for mode in modes]
+    if len(pairs) == 1:
+        row = compare(framework, models[0], modes[0], epochs, threads, Path(args.results), args.data_dir)
+        return _report_gate([row])
+    rows, crashed = [], []
+    for model, mode in pairs:
+        # One fresh process per model and mode, as the runner does per run: in one process, a model
+        # trained after another was seen to slow one side by up to 2x (allocator/cache state).
+        command = [sys.executable, "-m", "bench", "baseline", "--framework", framework, "--models", model,
+                   "--modes", mode, "--epochs", str(epochs), "--threads", str(threads),
+                   "--results", args.results]  # fmt: skip
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        code = subprocess.run(command).returncode
+        saved = Path(args.results) / "baseline" / f"{framework}-{model}-{mode}.json"
+        if code not in (0, 1):
+            crashed.append(
+                f"{framework} {mode} {model}: the measuring process failed (exit {code}); see above"
+            )
+            continue
+        rows += json.loads(saved.read_text())["rows"]
+    return _report_gate(rows, crashed)
+
+
+def _report_gate(rows: list[dict[str, Any]], crashed: list[str] | None = None) -> int:
+    problems = [*(crashed or []), *gate_problems(rows)]
+    checked = sum(1 for r in rows if r.get("status", "ok") == "ok")
+    if problems:
+        print(f"baseline gate FAILED ({len(problems)} of {checked + len(crashed or [])} rows):")
+        for line in problems:
+            print(f"  {line}")
+        return 1
+    print(
+        f"baseline gate passed: {checked} rows, none slower than its skilled loop by the paired test "
+        f"(exact Wilcoxon signed-rank, α = {stats.ALPHA}) and by more than {MARGIN:.0%}"
+    )
+    return 0

@@ -111,31 +111,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    """Compare the harness's training path with a plain idiomatic loop, side by side."""
-    import subprocess
-
+    """Our training path vs the textbook and the skilled loop, side by side, then the gate."""
     from bench import baseline
 
-    framework = matrix_mod.parse_frameworks(args.framework)[0] if args.framework != "all" else ""
-    if not framework or "," in args.framework:
-        raise cfg.UsageError("baseline takes one --framework")
-    models = cfg.parse_choices(args.models, "models", cfg.MODEL_NAMES)
-    epochs = cfg.positive_int(args.epochs, "epochs")
-    threads = cfg.positive_int(args.threads, "threads") if args.threads else cfg.default_threads()
-    if len(models) > 1:
-        # One fresh process per model, as the runner does per run: measured in one process, a model
-        # trained after another was seen to slow one side by up to 2x (allocator/cache state).
-        for model in models:
-            command = [sys.executable, "-m", "bench", "baseline", "--framework", framework,
-                       "--models", model, "--epochs", str(epochs), "--threads", str(threads),
-                       "--results", args.results]  # fmt: skip
-            if args.data_dir:
-                command += ["--data-dir", args.data_dir]
-            if subprocess.run(command).returncode != 0:
-                return 1
-        return 0
-    baseline.compare(framework, models, epochs, threads, Path(args.results), args.data_dir)
-    return 0
+    return baseline.main(args)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -186,15 +165,15 @@ def parser() -> argparse.ArgumentParser:
     dat = sub.add_parser("data", help="locate and verify Fashion-MNIST (or download it)", allow_abbrev=False)
     dat.add_argument("--download", action="store_true", help="download from the canonical mirrors")
     dat.add_argument("--data-dir")
-    base = sub.add_parser(
-        "baseline", help="harness path vs a plain idiomatic loop, side by side", allow_abbrev=False
+    from bench import baseline
+
+    baseline.configure_parser(
+        sub.add_parser(
+            "baseline",
+            help="our loop vs the textbook and the skilled loop, side by side; the gate",
+            allow_abbrev=False,
+        )
     )
-    base.add_argument("--framework", required=True)
-    base.add_argument("--models", default="lenet,mlp")
-    base.add_argument("--epochs", default="8", help="measured epochs per side, interleaved (plus 1 warm-up)")
-    base.add_argument("--threads")
-    base.add_argument("--data-dir")
-    base.add_argument("--results", default="results")
     return top
 
 

@@ -245,13 +245,41 @@ def _gpu_info() -> list[dict[str, str]]:
 COMMIT_ENV, DIRTY_ENV = "FRAMEBENCH_COMMIT", "FRAMEBENCH_DIRTY"
 
 
+# The README block `bench report` regenerates (bench.report.sections.verdict writes it).
+README_GENERATED = ("<!-- verdict:start -->", "<!-- verdict:end -->")
+
+
+def without_generated(text: str) -> str:
+    """``text`` with whatever stands between the README's generated-block markers removed."""
+    start, end = README_GENERATED
+    head, found, rest = text.partition(start)
+    if not found or end not in rest:
+        return text
+    return head + start + end + rest.partition(end)[2]
+
+
+def _only_generated_readme(status_line: str) -> bool:
+    """Whether a ``git status --porcelain`` line is README.md changed only inside its generated block."""
+    if status_line[3:].strip() != "README.md" or status_line[:2].strip() != "M":
+        return False
+    committed = _git("show", "HEAD:README.md")
+    try:
+        current = (REPO_ROOT / "README.md").read_text()
+    except OSError:
+        return False
+    return committed is not None and without_generated(committed) == without_generated(current.strip())
+
+
 def source_state() -> dict[str, Any]:
     """The framebench commit and whether the tree was dirty: from git, or, in a copied tree without
     ``.git`` (e.g. on a lent GPU machine), from $FRAMEBENCH_COMMIT / $FRAMEBENCH_DIRTY, recorded as such."""
     commit = _git("rev-parse", "HEAD")
     if commit:
-        # results/ changes with every run; only code changes make the tree "dirty".
+        # results/ changes with every run, and `bench report` rewrites the README's verdict block:
+        # only other changes make the tree "dirty".
         status = _git("status", "--porcelain", "--", ".", ":(exclude)results")
+        if status is not None:
+            status = "\n".join(line for line in status.splitlines() if not _only_generated_readme(line))
         return {"framebench_commit": commit, "framebench_dirty": bool(status) if status is not None else None,
                 "framebench_commit_source": "git"}  # fmt: skip
     commit = os.environ.get(COMMIT_ENV) or None

@@ -19,6 +19,9 @@
 #         cpu          torch and JAX on this machine's CPU (a second CPU machine)
 #         absent       TensorFlow and MXNet (and any other framework not installed here): skip records
 #         native       torch on the GPU fed by torchvision's DataLoader, 0 and 4 workers
+#         keras        Keras 3 on JAX and on torch (keras-jax, keras-torch), every mode, fp32, seeds 0-5;
+#                      Keras is pure Python: its wheel and the few it needs beyond what the machine has
+#                      travel in .wheels/ (scripts/gpu-wheels.sh fetches them; carry: [".data", ".wheels"])
 #   every call ends with "report": results/REPORT.md, summary.csv and the figures rendered.
 # At the start it prints each pending step's estimate against the time left; a step whose estimate
 # does not fit in what is left is refused in one line (the next call tries it again); a step that
@@ -58,15 +61,13 @@ log=$STATE/session.log
 
 # --- the steps and their estimates (seconds on one H200, 16 cores: README, "Will the first call fit") ---
 CORE=(env conformance gpu)
-REST=(profile tf32 cpu absent native)
-# slot: Keras 3 on JAX and on torch (frameworks keras-jax, keras-torch) once they are registered in
-# impls/ and their pure-Python wheels travel with the tree: add `keras` to REST, its estimate to
-# EST, and to run_step: keras) bench --frameworks keras-jax,keras-torch --devices gpu --modes all ;;
+REST=(profile tf32 cpu absent native keras)
+# keras: 60 runs (5 modes x 2 models x 6 seeds) at about the gpu step's 8-9 s per run
 declare -A EST=([env]=10 [conformance]=90 [gpu]=532 [profile]=45 [tf32]=532 [cpu]=240 [absent]=15
-                [native]=120 [report]=25)
+                [native]=120 [keras]=520 [report]=25)
 # Matrices keep every finished run and go on with --resume, so one whose estimate does not fit still
 # starts while RESUMABLE_MIN seconds are left (the longest single run, seed 0's, is well under it).
-RESUMABLE=" gpu tf32 cpu native "
+RESUMABLE=" gpu tf32 cpu native keras "
 RESUMABLE_MIN=${GPU_SESSION_RESUMABLE_MIN:-60}
 ARCHIVE_SECONDS=5  # kept back besides the report's estimate: the last archive
 WIND_DOWN=10       # a step stopped at its deadline gets this long to write what it finished
@@ -145,6 +146,18 @@ bench() { "$PY" -m bench run --data-dir "$DATA" --results "$RESULTS" --resume "$
 absent_frameworks() {
   "$PY" -c 'import impls; print(",".join(n for n in ("tensorflow", "mxnet", "paddle") if n in impls.registry()))'
 }
+# Keras and what it needs beyond this machine's Python (torch, jax, numpy, rich are here), installed
+# from the carried wheels into the cache, outside the tree; a Python that already has keras uses it.
+keras_site() {
+  local site=$CACHE/keras-site
+  export PYTHONPATH="$site:$PYTHONPATH"
+  "$PY" -c 'import keras' 2>/dev/null && return 0
+  compgen -G ".wheels/keras-*.whl" >/dev/null || {
+    echo "error: no Keras wheels in .wheels/; on a machine with PyPI run scripts/gpu-wheels.sh, then carry .wheels" >&2
+    return 2
+  }
+  "$PY" -m pip install --quiet --no-index --no-deps --target "$site" .wheels/*.whl
+}
 render() {
   "$PY" -m bench report --results "$RESULTS" --out "$RESULTS/REPORT.md" --figures "$RESULTS/figures" \
     && "$PY" -m bench report --results "$RESULTS" --format csv
@@ -164,11 +177,12 @@ run_step() {
               bench --frameworks torch --devices gpu --modes eager,graph --input native --loader-workers $w || rc=1
             done
             return $rc ;;
+    keras) keras_site && bench --frameworks keras-jax,keras-torch --devices gpu --modes all ;;
     report) render ;;
   esac
 }
 export PY DATA RESULTS STATE CACHE
-export -f env_facts conformance bench absent_frameworks render run_step
+export -f env_facts conformance bench absent_frameworks keras_site render run_step
 
 # step NAME: refused in one line if its estimate does not fit in the time left (a matrix: if less
 # than RESUMABLE_MIN is left); else run until the deadline; a marker and its cost when it finished;

@@ -68,12 +68,16 @@ def load_baselines(results_dirs: Iterable[Path]) -> tuple[list[dict[str, Any]], 
         for path in sorted((Path(results) / "baseline").glob("*.json")):
             try:
                 payload = json.loads(path.read_text())
-                found = [r for r in payload["rows"] if isinstance(r, dict) and "ratio" in r]
+                found = [
+                    r
+                    for r in payload["rows"]
+                    if isinstance(r, dict) and ("ratio" in r or r.get("status") == "skipped")
+                ]
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
                 unreadable.append(Unreadable(str(path), f"not a baseline file: {str(exc).splitlines()[0]}"))
                 continue
             rows.extend(found)
-    rows.sort(key=lambda r: (str(r.get("framework")), str(r.get("model")), str(r.get("device"))))
+    rows.sort(key=lambda r: tuple(str(r.get(k)) for k in ("framework", "model", "device", "mode")))
     return rows, unreadable
 
 

@@ -68,3 +68,145 @@ def plain_epochs(
                 train_step(model, optimizer, x[idx], y[idx])
         jax.block_until_ready(nnx.state(model))
         yield time.perf_counter() - start
+
+
+SKILLED: dict[str, str] = {
+    "jit": "pure functions under jax.jit: params a plain dict pytree (lax.conv / reduce_window / dot, "
+    "what flax calls), data resident, the epoch's permutation put on the device once, each donated step "
+    "gathering its batch from it inside the jitted function, SGD as p - lr * g",
+    "scan": "the same step in a jitted lax.scan over the epoch's full batches, plus one jitted step for "
+    "the last (smaller) batch",
+}
+
+
+def skilled_epochs(
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+    mode: str,
+    trained: dict[str, np.ndarray] | None = None,
+) -> Iterator[float]:
+    """Train from ``weights`` with the loop a skilled JAX user writes for ``mode`` (``SKILLED``); yield
+    the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical weights
+    after each epoch (for tests: the loop trains the same function as ours)."""
+    if mode not in SKILLED:
+        raise ValueError(f"no skilled jax loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    from bench.layouts import flatten_shapes, from_channels_last, to_channels_last
+
+    dev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+    flatten = flatten_shapes(spec)
+    names = [layer.name for layer in spec.layers]
+    params = {
+        name: {
+            "kernel": np.ascontiguousarray(
+                to_channels_last(np.asarray(weights[f"{name}.weight"], np.float32), flatten.get(name))
+            ),
+            "bias": np.asarray(weights[f"{name}.bias"], np.float32),
+        }
+        for name in names
+    }
+    params = jax.device_put(params, dev)
+    apply = _lenet_apply if spec.name == "lenet" else _mlp_apply
+
+    def loss_fn(p, x, y):  # mean softmax cross-entropy, written as optax writes it
+        logits = apply(p, x)
+        label_logits = jnp.take_along_axis(logits, y[:, None], axis=-1)[:, 0]
+        return jnp.mean(jax.nn.logsumexp(logits, axis=-1) - label_logits)
+
+    def sgd(p, x, y):
+        grads = jax.grad(loss_fn)(p, x, y)
+        return jax.tree.map(lambda w, g: w - lr * g, p, grads)
+
+    def gathered(p, xs, ys, index):
+        return sgd(p, jnp.take(xs, index, axis=0), jnp.take(ys, index, axis=0))
+
+    @functools.partial(jax.jit, static_argnums=5, donate_argnums=0)
+    def step(p, xs, ys, perm, start, size):
+        return gathered(p, xs, ys, jax.lax.dynamic_slice_in_dim(perm, start, size))
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def scan_epoch(p, xs, ys, batches):
+        return jax.lax.scan(lambda c, index: (gathered(c, xs, ys, index), None), p, batches)[0]
+
+    x = jax.device_put(np.ascontiguousarray(images.transpose(0, 2, 3, 1)), dev)  # NHWC
+    y = jax.device_put(labels.astype(np.int32), dev)
+    n = len(labels)
+    n_full = n // batch_size
+    rng = np.random.default_rng(seed)
+    while True:
+        jax.block_until_ready(params)
+        start = time.perf_counter()
+        perm = rng.permutation(n).astype(np.int32)
+        if mode == "scan":
+            params = scan_epoch(
+                params, x, y, jax.device_put(perm[: n_full * batch_size].reshape(n_full, -1), dev)
+            )
+            rest = range(n_full * batch_size, n, batch_size)
+        else:
+            rest = range(0, n, batch_size)
+        on_device = jax.device_put(perm, dev)
+        for i in rest:
+            params = step(params, x, y, on_device, i, min(batch_size, n - i))
+        jax.block_until_ready(params)
+        seconds = time.perf_counter() - start
+        if trained is not None:
+            host = jax.device_get(params)
+            for name in names:
+                trained[f"{name}.weight"] = from_channels_last(
+                    np.asarray(host[name]["kernel"]), flatten.get(name)
+                )
+                trained[f"{name}.bias"] = np.asarray(host[name]["bias"])
+        yield seconds
+
+
+def skilled_permutation(n: int, seed: int) -> np.ndarray:
+    """The permutation ``skilled_epochs`` trains its first epoch in (for tests)."""
+    return np.random.default_rng(seed).permutation(n)
+
+
+def _dense(p, x):
+    return x @ p["kernel"] + p["bias"]
+
+
+def _conv(p, x, padding):
+    import jax
+
+    out = jax.lax.conv_general_dilated(
+        x, p["kernel"], window_strides=(1, 1), padding=padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    return out + p["bias"]
+
+
+def _avg_pool(x):
+    import jax
+
+    summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    return summed / 4.0
+
+
+def _lenet_apply(p, x):
+    import jax
+
+    x = _avg_pool(jax.nn.sigmoid(_conv(p["conv1"], x, ((2, 2), (2, 2)))))
+    x = _avg_pool(jax.nn.sigmoid(_conv(p["conv2"], x, "VALID")))
+    x = x.reshape(x.shape[0], -1)  # NHWC flatten: H*W*C, as the flax model
+    x = jax.nn.sigmoid(_dense(p["fc1"], x))
+    x = jax.nn.sigmoid(_dense(p["fc2"], x))
+    return _dense(p["fc3"], x)
+
+
+def _mlp_apply(p, x):
+    import jax
+
+    x = x.reshape(x.shape[0], -1)
+    return _dense(p["fc2"], jax.nn.relu(_dense(p["fc1"], x)))

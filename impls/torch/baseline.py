@@ -50,3 +50,67 @@ def plain_epochs(
         if dev.type == "cuda":
             torch.cuda.synchronize()
         yield time.perf_counter() - start
+
+
+SKILLED: dict[str, str] = {
+    "eager": "resident tensors, torch.randperm each epoch, index_select batches, "
+    "torch.optim.SGD(foreach=True), zero_grad(set_to_none=True), loss.backward(), step()",
+    "compile": "the same loop with the network under torch.compile(dynamic=False) and optimizer.step() under "
+    "torch.compile (torch's compiled-optimizer recipe)",
+}
+
+
+def skilled_epochs(
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+    mode: str,
+    trained: dict[str, np.ndarray] | None = None,
+) -> Iterator[float]:
+    """Train from ``weights`` with the loop a skilled PyTorch user writes for ``mode`` (``SKILLED``);
+    yield the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
+    weights after each epoch (for tests: the loop trains the same function as ours)."""
+    if mode not in SKILLED:
+        raise ValueError(f"no skilled torch loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    holder = TorchModel(spec, dev, "eager")  # only to build the same nn.Sequential and load weights
+    holder.set_weights(weights)
+    net = holder.net
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, foreach=True)
+    forward, update = net, optimizer.step
+    if mode == "compile":
+        forward = torch.compile(net, dynamic=False)
+
+        @torch.compile(fullgraph=False)
+        def update() -> None:  # torch's "compiling the optimizer" recipe
+            optimizer.step()
+
+    x, y = torch.from_numpy(images).to(dev), torch.from_numpy(labels).to(dev)
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        perm = torch.randperm(len(y), generator=generator).to(dev)
+        for i in range(0, len(y), batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(forward(x.index_select(0, idx)), y.index_select(0, idx))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            update()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        if trained is not None:
+            trained.update(holder.get_weights())
+        yield seconds
+
+
+def skilled_permutation(n: int, seed: int) -> np.ndarray:
+    """The permutation ``skilled_epochs`` trains its first epoch in (for tests)."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()

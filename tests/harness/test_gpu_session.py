@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu-session.sh"  # where the session script lives (one place to change)
 GPU = "nvidia-stand-in-gpu"  # the slug of the name the stand-in nvidia-smi answers
 CORE = ["env", "conformance", "gpu"]
-REST = ["profile", "tf32", "cpu", "absent", "native"]
+REST = ["profile", "tf32", "cpu", "absent", "native", "keras"]
 
 
 def run_script(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
@@ -167,5 +167,5 @@ def test_a_second_call_does_the_rest_in_240s_estimating_tf32_from_the_measured_m
                          GPU_SESSION_RESUMABLE_MIN="1000")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "budget 240s for this call" in result.stdout.splitlines()[0]
-    assert traced(tmp_path) == ["profile", "cpu", "absent", "native", "report"]
+    assert traced(tmp_path) == ["profile", "cpu", "absent", "native", "keras", "report"]
     assert "tf32: refused: needs ~300s (estimate)" in result.stdout  # the gpu step's measured cost

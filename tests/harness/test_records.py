@@ -212,3 +212,28 @@ def test_text_files_are_written_atomically_and_leave_no_temp_file_on_a_full_disk
         records.write_text_atomic(target, "new\n")
     monkeypatch.undo()
     assert target.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["REPORT.md"]
+
+
+README = "# framebench\n\nintro\n\n<!-- verdict:start -->\nold numbers\n<!-- verdict:end -->\n\ntail\n"
+
+
+def fake_repo(monkeypatch, tmp_path, committed: str, current: str, status: str) -> None:
+    (tmp_path / "README.md").write_text(current)
+    monkeypatch.setattr(records, "REPO_ROOT", tmp_path)
+    answers = {"rev-parse": "a" * 40, "status": status, "show": committed.strip()}
+    monkeypatch.setattr(records, "_git", lambda *args: answers[args[0]])
+
+
+def test_a_readme_changed_only_in_its_generated_verdict_block_is_not_dirty(monkeypatch, tmp_path):
+    regenerated = README.replace("old numbers", "new numbers\nand a table")
+    fake_repo(monkeypatch, tmp_path, README, regenerated, " M README.md")
+    assert records.source_state()["framebench_dirty"] is False
+
+
+def test_a_readme_changed_outside_the_block_or_any_other_change_is_dirty(monkeypatch, tmp_path):
+    fake_repo(monkeypatch, tmp_path, README, README.replace("intro", "edited intro"), " M README.md")
+    assert records.source_state()["framebench_dirty"] is True
+    fake_repo(monkeypatch, tmp_path, README, README, " M README.md\n M bench/runner.py")
+    assert records.source_state()["framebench_dirty"] is True
+    fake_repo(monkeypatch, tmp_path, README, README.replace("<!-- verdict:end -->", ""), " M README.md")
+    assert records.source_state()["framebench_dirty"] is True  # markers broken: the whole file counts

@@ -657,28 +657,49 @@ def test_microbenchmarks_are_merged(tmp_path):
 
 def test_baseline_comparison_is_merged(tmp_path):
     write(tmp_path, make_record("torch"))
-    row = {"framework": "torch", "mode": "eager", "model": "mlp", "device": "cpu", "threads": 2,
-           "harness_examples_per_sec": 30500.0, "plain_examples_per_sec": 29000.0, "ratio": 30500 / 29000,
-           "paired_ratio": 1.04,
-           "harness_samples": [1.0, 2.0, 3.0, 4.0], "plain_samples": [0.9, 1.8, 2.7, 3.6],
-           "measured_at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    row = {
+        "framework": "torch",
+        "mode": "eager",
+        "model": "mlp",
+        "device": "cpu",
+        "threads": 2,
+        "harness_examples_per_sec": 30500.0,
+        "plain_examples_per_sec": 29000.0,
+        "ratio": 30500 / 29000,
+        "paired_ratio": 1.04,
+        "harness_samples": [1.0, 2.0, 3.0, 4.0],
+        "plain_samples": [0.9, 1.8, 2.7, 3.6],
+        "measured_at": "2026-01-01T00:00:00Z",
+    }  # fmt: skip - an older row: textbook only
     slower = {
         **row,
         "model": "lenet",
+        "status": "ok",
         "harness_samples": [float(v) for v in range(1, 9)],
         "plain_samples": [v * 1.1 for v in range(1, 9)],
-    }  # fmt: skip - every pair: ours slower
-    records.write_atomic(tmp_path / "baseline" / "torch.json", {"schema_version": 1, "rows": [row, slower]})
+        "skilled_samples": [v * 1.25 for v in range(1, 9)],
+        "skilled_examples_per_sec": 5.6,
+        "skilled_loop": "resident tensors, index_select batches",
+    }  # fmt: skip - every pair: ours slower than both
+    graph = {"framework": "torch", "mode": "graph", "model": "mlp", "device": "cpu", "status": "skipped",
+             "reason": "graph mode needs CUDA"}  # fmt: skip
+    records.write_atomic(
+        tmp_path / "baseline" / "torch.json", {"schema_version": 1, "rows": [row, slower, graph]}
+    )
     (tmp_path / "baseline" / "broken.json").write_text('{"rows": 3}')
     text = render(tmp_path)
-    slow, line = parse_table(section(text, "## Our training loop vs a plain idiomatic loop"))  # lenet first
-    assert line["our loop examples/s"] == "30,500" and line["plain loop examples/s"] == "29,000"
-    assert line["ratio of medians (ours / plain)"] == "1.05" and line["median paired ratio"] == "1.04"
-    assert line["steady epochs per side"] == "4" and line["paired test"] == "too few pairs (4)"
-    assert slow["model"] == "lenet" and slow["paired test"] == "slower (p=0.008)"
-    assert "exact two-sided Wilcoxon signed-rank test" in section(
-        text, "## Our training loop vs a plain idiomatic loop"
+    title = "## Our training loop vs the textbook and the skilled loop"
+    slow, line, skipped = parse_table(section(text, title))  # lenet first, then mlp's modes
+    assert line["ours examples/s"] == "30,500" and line["textbook examples/s"] == "29,000"
+    assert line["ours ÷ textbook"] == "1.11× (too few pairs)" and line["epochs per side"] == "4"
+    assert line["ours ÷ skilled"] == "—" and line["gate"] == "— (textbook only)"
+    assert slow["model"] == "lenet" and slow["ours ÷ textbook"] == "0.91× (slower, Wilcoxon p=0.008)"
+    assert slow["ours ÷ skilled"] == "0.80× (slower, Wilcoxon p=0.008)" and slow["gate"] == "**trails**"
+    assert (
+        skipped["framework (mode)"] == "torch (graph)" and skipped["gate"] == "skipped: graph mode needs CUDA"
     )
+    assert "exact two-sided Wilcoxon" in section(text, title)
+    assert "**torch (eager)**: resident tensors, index_select batches" in section(text, title)
     assert "broken.json" in section(text, "## Unreadable record files")
 
 

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import records
 from bench.report import cells
 from bench.report.markdown import code_list, plain, table
 from bench.report.numbers import Row, by_where
 from bench.report.sections.context import paired_test_text
 from bench.stats import ALPHA, RatioInterval, Test, mann_whitney, ratio_interval
 
-README_START, README_END = "<!-- verdict:start -->", "<!-- verdict:end -->"
+README_START, README_END = records.README_GENERATED
 
 
 @dataclass
@@ -201,6 +202,33 @@ def textbook_line(entries: list[Entry], baselines: list[dict[str, Any]]) -> str 
     return f"Textbook loops (`nox -s baseline`, same machine, measured apart): {text} examples/s, {verdict}."
 
 
+def skilled_line(entries: list[Entry], baselines: list[dict[str, Any]]) -> str | None:
+    """Which ranked rows trail a skilled user's own loop of their mode (the ``nox -s baseline`` gate)."""
+    from bench import baseline
+
+    checked, trailing = [], []
+    for entry in entries:
+        base = _baseline(baselines, entry.row)
+        if not base or base.get("mode") != entry.row.group.mode or not base.get("skilled_samples"):
+            continue
+        judged = baseline.row_judgements(base)["skilled"]
+        checked.append(entry.row.group.label)
+        if judged.trails:
+            trailing.append(f"**{entry.row.group.label}** trails it, {judged.text()}")
+    if not checked:
+        return None
+    rule = (
+        f"`nox -s baseline`: slower by the exact paired Wilcoxon test at α = 0.05 and by more than "
+        f"{baseline.MARGIN:.0%}, same machine, measured apart"
+    )
+    if not trailing:
+        return (
+            f"Skilled loops ({rule}): no ranked row trails its own "
+            f"({len(checked)} of {len(entries)} checked)."
+        )
+    return f"Skilled loops ({rule}): " + "; ".join(trailing) + f" ({len(checked)} of {len(entries)} checked)."
+
+
 def _ratio_cells(entries: list[Entry]) -> tuple[str, list[str]]:
     """The ratio column's header (coverage stated once when it is the same for every row) and cells."""
     labels = {e.ratio.label() for e in entries if e.ratio is not None}
@@ -254,6 +282,9 @@ def model_block(rows: list[Row], baselines: list[dict[str, Any]]) -> list[str]:
     textbook = textbook_line(entries, baselines)
     if textbook:
         out.append(textbook + "\n")
+    skilled = skilled_line(entries, baselines)
+    if skilled:
+        out.append(skilled + "\n")
     return out
 
 

@@ -1,0 +1,97 @@
+"""The reference loops ``nox -s baseline`` measures ours against (``impls/<name>/baseline.py``): every
+mode that runs on a CPU has a skilled loop, and the skilled loop computes the oracle's SGD step.
+
+Runs in the framework's own environment with the conformance suite; nothing here knows which
+framework it is testing. A skilled loop must accept ``trained=`` (a dict it fills with the canonical
+weights after each epoch) so that what it trains can be checked without timing anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_conformance import batch, rel_error
+
+from bench import baseline, reference
+from bench.contract import Unsupported
+from bench.specs import MODELS
+
+SPECS = sorted(MODELS.values(), key=lambda s: s.name)
+
+
+@pytest.fixture(scope="module")
+def loops(framework):
+    return baseline.reference_module(framework.NAME)
+
+
+def runs_on_cpu(framework, mode) -> bool:
+    try:
+        framework.build(MODELS["mlp"], "cpu", mode)
+    except Unsupported:
+        return False
+    return True
+
+
+def test_every_cpu_mode_has_a_skilled_loop(framework, loops, mode):
+    if not runs_on_cpu(framework, mode):
+        pytest.skip(f"{framework.NAME} {mode} does not run on a CPU: the gate skips it too")
+    assert callable(getattr(loops, "plain_epochs", None)), f"{loops.__name__} has no plain_epochs"
+    assert callable(getattr(loops, "skilled_epochs", None)), f"{loops.__name__} has no skilled_epochs"
+    assert isinstance(getattr(loops, "SKILLED", None), dict), f"{loops.__name__} has no SKILLED table"
+    assert mode in loops.SKILLED and loops.SKILLED[mode].strip(), f"SKILLED has no line for {mode!r}"
+
+
+def test_the_skilled_loop_refuses_an_unknown_mode(loops):
+    images, labels = batch()
+    spec = MODELS["mlp"]
+    with pytest.raises(ValueError, match="choose one of"):
+        next(
+            loops.skilled_epochs(spec, spec.initial_weights(0), images, labels, 32, spec.lr, 0, "cpu", "nope")
+        )
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
+def test_the_skilled_loop_takes_the_oracles_sgd_step(framework, loops, spec, mode):
+    """One epoch of one full batch is one SGD step, whatever the permutation: the skilled loop's
+    update must be the oracle's (as the conformance suite holds our own step to it)."""
+    if not runs_on_cpu(framework, mode):
+        pytest.skip(f"{framework.NAME} {mode} does not run on a CPU")
+    images, labels = batch()
+    weights = spec.initial_weights(seed=2)
+    trained: dict[str, np.ndarray] = {}
+    epochs = loops.skilled_epochs(
+        spec, weights, images, labels, len(labels), spec.lr, 0, "cpu", mode, trained=trained
+    )
+    seconds = next(epochs)
+    assert math.isfinite(seconds) and seconds > 0
+    _, expected = reference.sgd_step(spec, weights, images, labels, spec.lr)
+    assert set(trained) == set(weights), "trained= must receive every canonical weight"
+    for name in weights:
+        update = np.asarray(trained[name], np.float64) - weights[name]
+        assert rel_error(update, expected[name] - weights[name]) <= 1e-3, name
+
+
+def test_the_skilled_loop_trains_every_batch_of_each_epoch(framework, loops, mode):
+    """Several batches with a smaller last one, two epochs: the weights keep moving and the oracle's
+    loss on the data falls."""
+    if not runs_on_cpu(framework, mode):
+        pytest.skip(f"{framework.NAME} {mode} does not run on a CPU")
+    spec = MODELS["mlp"]
+    images, labels = batch(n=300, seed=3)
+    weights = spec.initial_weights(seed=1)
+    trained: dict[str, np.ndarray] = {}
+    epochs = loops.skilled_epochs(
+        spec, weights, images, labels, 128, spec.lr, 0, "cpu", mode, trained=trained
+    )
+    first = next(epochs)
+    after_one = {k: np.array(v) for k, v in trained.items()}
+    second = next(epochs)
+    assert all(math.isfinite(s) and s > 0 for s in (first, second))
+    assert any(not np.allclose(after_one[k], trained[k]) for k in weights), "the second epoch trained nothing"
+
+    def loss(w):
+        return reference.softmax_cross_entropy(reference.forward(spec, w, images)[0], labels)[0]
+
+    assert loss(trained) < loss(weights)
