@@ -8,6 +8,8 @@ below (which import Keras) only then. Importing this package imports nothing hea
 ``models.py``  the ``keras.Sequential`` builders (also used by ``impls.tensorflow``)
 ``net.py``     ``KerasNet``: the network built on a device, the canonical weight exchange
 ``fit.py``     ``FitModel``: training with ``model.fit`` and evaluation with ``model.evaluate``
+``baseline.py`` the reference loops of ``nox -s baseline`` written once for every backend (the
+               textbook ``model.fit`` loop, the skilled user's ``fit``); imports Keras only when run
 
 Each backend's own idiomatic custom train step (the Keras guides' "training loop from scratch") lives
 in its framework's folder, since it is written in that backend's API.

@@ -1,0 +1,140 @@
+"""The Keras reference loops of ``nox -s baseline`` that are the same on every backend: the textbook
+``model.compile`` + ``model.fit`` loop and the skilled user's ``model.fit``.
+
+``plain_epochs``  the textbook loop, as ``impls.tensorflow.baseline`` runs it for TF's Keras: numpy
+                  arrays handed to ``fit``, which shuffles (``keras.utils.set_random_seed(seed)``) and
+                  batches them; Keras's defaults kept (``jit_compile="auto"``: XLA on JAX, eager on
+                  torch).
+``fit_epochs``    the skilled user's ``fit``: the data resident on the device once, each epoch's
+                  permutation drawn on the device and the data taken in that order
+                  (``keras.ops.take``), ``fit(shuffle=False)``, no metrics, the compile settings of
+                  the harness's fit mode (``jit_compile``, ``steps_per_execution``).
+
+Both build the network with the harness's ``KerasNet`` (only to get the same net and load
+``weights``) and train with ``keras.optimizers.SGD`` (momentum 0) on the mean softmax cross-entropy.
+What differs between backends (the device, putting data on it, drawing a permutation there, waiting
+for it) comes in a ``Backend`` from ``impls.keras_jax.baseline`` / ``impls.keras_torch.baseline``.
+
+Keras is imported inside the functions, not here: ``bench.baseline`` imports the backend's module
+before the framework class has chosen Keras's backend (``KERAS_BACKEND``, read at Keras's first
+import).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.specs import ModelSpec
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the Keras loops need from a backend."""
+
+    device: Any  # what keras.device and KerasNet take (a jax.Device, or "cpu"/"cuda:0" on torch)
+    put: Callable[[np.ndarray, np.ndarray], tuple[Any, Any]]  # NHWC float32, labels -> on the device
+    permutations: Callable[[int, int], Iterator[Any]]  # (n, seed) -> each epoch's order, on the device
+    sync: Callable[[Any], None]  # wait for the work queued for a keras.Model (and its optimizer)
+    to_numpy: Callable[[Any], np.ndarray]  # an order on the device as numpy (tests only)
+
+
+def nhwc(images: np.ndarray) -> np.ndarray:
+    """Canonical N x 1 x 28 x 28 images as the NHWC float32 array Keras's models take."""
+    return np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32)
+
+
+def _loss() -> Any:
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
+
+
+def plain_epochs(
+    backend: Backend,
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    trained: dict[str, Any] | None = None,
+) -> Iterator[float]:
+    """The textbook loop: ``fit`` on numpy arrays, one call per epoch, shuffled by Keras; yield each
+    epoch's wall seconds, forever (with ``trained``: its ``"weights"`` after each epoch)."""
+    import keras
+
+    from impls.keras_common.net import KerasNet
+
+    keras.utils.set_random_seed(seed)  # fit's shuffling
+    holder = KerasNet(spec, backend.device, "plain")  # only to build the same net with the same start
+    holder.set_weights(weights)
+    net = holder.net
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss=_loss())
+    x, y = nhwc(images), np.asarray(labels, dtype=np.int64)
+    while True:
+        backend.sync(net)
+        start = time.perf_counter()
+        with keras.device(backend.device):
+            net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
+        backend.sync(net)
+        seconds = time.perf_counter() - start
+        if trained is not None:
+            trained["weights"] = holder.get_weights()
+        yield seconds
+
+
+def fit_epochs(
+    backend: Backend,
+    spec: ModelSpec,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    jit_compile: bool,
+    steps_per_execution: int,
+    trained: dict[str, Any] | None = None,
+) -> Iterator[float]:
+    """The skilled ``fit``: resident data taken in each epoch's device-drawn permutation,
+    ``fit(shuffle=False)``, no metrics; yield each epoch's wall seconds, forever (with ``trained``:
+    its ``"weights"`` and ``"order"`` after each epoch, outside the clock)."""
+    import keras
+
+    from impls.keras_common.net import KerasNet
+
+    holder = KerasNet(spec, backend.device, "fit")  # only to build the same net with the same start
+    holder.set_weights(weights)
+    net = holder.net
+    net.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=lr),
+        loss=_loss(),
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+    x, y = backend.put(nhwc(images), np.asarray(labels, dtype=np.int64))
+    orders = backend.permutations(len(labels), seed)
+    while True:
+        backend.sync(net)
+        start = time.perf_counter()
+        with keras.device(backend.device):
+            order = next(orders)
+            x_epoch, y_epoch = keras.ops.take(x, order, axis=0), keras.ops.take(y, order, axis=0)
+            net.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        backend.sync(net)
+        seconds = time.perf_counter() - start
+        if trained is not None:
+            trained["weights"] = holder.get_weights()
+            trained["order"] = backend.to_numpy(order)
+        yield seconds
+
+
+def unknown_mode(framework: str, mode: str, modes: Any) -> ValueError:
+    """The error for a mode without a skilled loop, naming the ones there are."""
+    return ValueError(f"{framework} has no skilled loop for mode {mode!r}; choose one of: {', '.join(modes)}")
