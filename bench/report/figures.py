@@ -18,7 +18,7 @@ import pandas as pd
 from bench.report.cells import setup_text
 from bench.report.markdown import slug
 from bench.report.numbers import Row, by_model_where, by_where, epoch_values
-from bench.report.sections.detail import identical_curves, merged_text
+from bench.report.sections.detail import curve_groups, identical_curves, merged_text
 from bench.specs import MODELS
 from bench.stats import Summary
 
@@ -55,11 +55,26 @@ def figure_links(rows: list[Row], out: Path, figures: Path) -> dict[str, dict[An
 
 
 def colors_for(rows: list[Row]) -> dict[str, Any]:
+    """label -> colour: one colour per framework (its modes share it; markers_for tells them apart)."""
     from matplotlib import colormaps
 
     palette = colormaps["tab10"]
-    labels = sorted({r.group.label for r in rows})
-    return {label: palette(i % 10) for i, label in enumerate(labels)}
+    frameworks = sorted({r.group.framework for r in rows})
+    return {r.group.label: palette(frameworks.index(r.group.framework) % 10) for r in rows}
+
+
+MODE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def markers_for(rows: list[Row]) -> dict[str, str]:
+    """label -> marker: a framework's modes in the order of their names, one marker each."""
+    modes: dict[str, set[str]] = {}
+    for r in rows:
+        modes.setdefault(r.group.framework, set()).add(r.group.mode)
+    return {
+        r.group.label: MODE_MARKERS[sorted(modes[r.group.framework]).index(r.group.mode) % len(MODE_MARKERS)]
+        for r in rows
+    }
 
 
 def save(fig: Any, path: Path) -> None:
@@ -120,9 +135,12 @@ def bar_figure(
 
     models = sorted({r.group.model for r in rows})
     widest = max(sum(1 for r in rows if r.group.model == m) for m in models)
-    fig = Figure(figsize=(1.2 + max(4.0, 0.95 * widest) * len(models), 4.6))
+    # Side by side while they fit a page; stacked (one panel per row) when there are many bars.
+    stacked = widest * len(models) > 12
+    width = 1.2 + max(4.0, 0.95 * widest) * (1 if stacked else len(models))
+    fig = Figure(figsize=(width, 4.6 * (len(models) if stacked else 1)))
     for i, model in enumerate(models):
-        ax = fig.add_subplot(1, len(models), i + 1)
+        ax = fig.add_subplot(len(models), 1, i + 1) if stacked else fig.add_subplot(1, len(models), i + 1)
         panel = [r for r in rows if r.group.model == model]
         fields = varying(panel)
         summaries = [value(r) for r in panel]
@@ -175,7 +193,7 @@ def bar_figure(
     return fig
 
 
-def _merged_curve(ax: Any, rows: list[Row]) -> None:
+def _merged_curve(ax: Any, rows: list[Row], color: Any = "tab:blue") -> None:
     """One line for cells whose median curves coincide, the band over all their full runs."""
     pooled: dict[int, list[float]] = {}
     for row in rows:
@@ -189,12 +207,12 @@ def _merged_curve(ax: Any, rows: list[Row]) -> None:
         epochs,
         [pd.Series(medians[e]).median() for e in epochs],
         marker="o",
-        color="tab:blue",
-        label=textwrap.fill(f"{names} (one curve, {runs} full runs)", 48),  # 7 names fit the axes
+        color=color,
+        label=textwrap.fill(f"{names} (one curve, {runs} full runs)", 48),
         linewidth=1.8,
     )
     ax.fill_between(epochs, [min(pooled[e]) for e in epochs], [max(pooled[e]) for e in epochs],
-                    color="tab:blue", alpha=0.18, linewidth=0)  # fmt: skip
+                    color=color, alpha=0.18, linewidth=0)  # fmt: skip
 
 
 def remove_stale(figures: Path) -> None:
@@ -215,15 +233,20 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         cell_rows = [r for r in cell_rows if r.group.full_runs]
         if not cell_rows:
             continue
-        fig = Figure(figsize=(7, 4.2))
+        fig = Figure(figsize=(10.5, 4.6))
         ax = fig.add_subplot()
         spec = MODELS.get(model)
         fields = varying(cell_rows)
         merged = identical_curves(cell_rows)
-        if merged:  # like-for-like frameworks give the same curve: one line, shaded over every cell's runs
-            _merged_curve(ax, cell_rows)
-        # Otherwise shrinking markers and varied dashes keep lines visible where some overlap.
-        for index, row in enumerate([] if merged else cell_rows):
+        groups = curve_groups(cell_rows)
+        # Like-for-like frameworks give the same curve: each group of coinciding cells is one line,
+        # shaded over its cells' runs; a cell that differs gets its own line.
+        singles = [g[0] for g in groups if len(g) == 1]
+        shades = ("tab:blue", "tab:gray", "tab:olive", "tab:cyan", "tab:pink")
+        for index, group in enumerate(g for g in groups if len(g) > 1):
+            _merged_curve(ax, group, shades[index % len(shades)])
+        # Shrinking markers and varied dashes keep the single lines visible where some overlap.
+        for index, row in enumerate(singles):
             values = epoch_values(row.group, "test_accuracy")
             epochs = list(values)
             extra = short_setup(row, fields)
@@ -260,6 +283,9 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
                 f"({len(cell_rows)} cells, {merged_text(cell_rows)}: one curve;\n"
                 "shaded min–max over their full runs)"
                 if merged
+                else f"(median, shaded min–max over full runs; {len(cell_rows) - len(singles)} cells in "
+                f"{len(groups) - len(singles)} merged curve(s):\n{merged_text(groups[0])})"
+                if len(groups[0]) > 1
                 else "(median, shaded min–max over full runs)"
             ),
             fontsize="medium",
@@ -268,7 +294,7 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         ax.set_ylabel("test accuracy (fraction correct)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small", loc="lower right")  # the curves rise from the upper left
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         written.append(figures / f"accuracy_{model}_{where_slug(device, machine)}.png")
         save(fig, written[-1])
 

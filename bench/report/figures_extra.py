@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import cells
-from bench.report.figures import ERRORBAR_NOTE, colors_for, relative, save, where_slug
+from bench.report.figures import ERRORBAR_NOTE, colors_for, markers_for, relative, save, where_slug
 from bench.report.markdown import slug
 from bench.report.numbers import Row, by_where
 from bench.report.sections.pipeline import batch_series, input_pairs, thread_series
@@ -21,7 +21,6 @@ OVERVIEW_CAPTION = (
     "the full runs, throughput all runs. Up and to the right is better; a hollow marker fails the "
     "accuracy gate."
 )
-MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 
 def _summary_rows(rows: list[Row]) -> list[Row]:
@@ -48,11 +47,14 @@ def draw_overview(rows: list[Row], figures: Path) -> Path | None:
     if not shown:
         return None
     panels = by_where(shown)
-    colors = colors_for(shown)
+    colors, markers = colors_for(shown), markers_for(shown)
     models = sorted({r.group.model for r in shown})
     # One panel per machine-device (row) and model (column), each with its own axes: the accuracy gap
     # between models never takes the height, and throughputs of different models are not on one scale.
-    fig = Figure(figsize=(1.0 + 4.6 * len(models), 0.6 + 3.9 * len(panels)))
+    labels = sorted({r.group.label for r in shown})
+    legend_rows = -(-len(labels) // 4)
+    fig = Figure(figsize=(1.0 + 4.6 * len(models), 0.9 + 3.9 * len(panels) + 0.22 * legend_rows))
+    handles: dict[str, Any] = {}
     for i, ((device, machine), panel_rows) in enumerate(panels):
         for j, model in enumerate(models):
             ax = fig.add_subplot(len(panels), len(models), i * len(models) + j + 1)
@@ -61,12 +63,12 @@ def draw_overview(rows: list[Row], figures: Path) -> Path | None:
                 tp, acc = row.throughput, row.accuracy
                 assert tp is not None
                 color = colors[row.group.label]
-                ax.errorbar(
+                handles[row.group.label] = ax.errorbar(
                     [tp.median],
                     [acc.median],
                     xerr=[[tp.median - tp.low], [tp.high - tp.median]],
                     yerr=[[acc.median - acc.low], [acc.high - acc.median]],
-                    fmt=MARKERS[j % len(MARKERS)],
+                    fmt=markers[row.group.label],
                     color=color,
                     markerfacecolor="none" if row.gate.flagged else color,
                     markersize=7,
@@ -80,17 +82,40 @@ def draw_overview(rows: list[Row], figures: Path) -> Path | None:
             ax.set_ylabel("final test accuracy")
             ax.set_title(f"{model} · {device} · {machine}", fontsize="small")
             ax.grid(alpha=0.3, which="both")
-            ax.ticklabel_format(axis="y", useOffset=False)
-            if panel:
-                ax.legend(fontsize="x-small", loc="best")
+            _readable_axes(ax, panel)
     fig.suptitle(
         "Accuracy vs training throughput, one panel per model\n"
         "(median; bars: interval of the median, or the range if n ≤ 5)",
         fontsize="medium",
     )
+    fig.legend(
+        [handles[label] for label in labels], labels, loc="lower center", ncol=4, fontsize="x-small",
+        frameon=False, title="colour: framework · marker: its mode",
+        title_fontsize="x-small",
+    )  # fmt: skip
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / fig.get_figheight(), 1, 1))
     path = figures / OVERVIEW
-    save(fig, path)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
     return path
+
+
+def _readable_axes(ax: Any, panel: list[Row]) -> None:
+    """Accuracy as 3 decimals (identical accuracies get a band of ±0.005 instead of float noise as the
+    scale) and throughput in thousands."""
+    from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k"))
+    ax.xaxis.set_major_locator(MaxNLocator(6))
+    if panel:
+        accuracies = [v for r in panel for v in (r.accuracy.low, r.accuracy.high)]
+        low, high = min(accuracies), max(accuracies)
+        if high - low < 0.002:
+            middle = (low + high) / 2
+            ax.set_ylim(middle - 0.005, middle + 0.005)
 
 
 def input_link(rows: list[Row], out: Path, figures: Path) -> str | None:

@@ -92,8 +92,8 @@ def skilled_epochs(
     trained: dict[str, np.ndarray] | None = None,
 ) -> Iterator[float]:
     """Train from ``weights`` with the loop a skilled JAX user writes for ``mode`` (``SKILLED``); yield
-    the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical weights
-    after each epoch (for tests: the loop trains the same function as ours)."""
+    the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
+    ``weights`` and the epoch's ``order`` after each epoch, off the clock (for tests)."""
     if mode not in SKILLED:
         raise ValueError(f"no skilled jax loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
     import functools
@@ -161,17 +161,13 @@ def skilled_epochs(
         seconds = time.perf_counter() - start
         if trained is not None:
             host = jax.device_get(params)
+            canonical = {}
             for name in names:
-                trained[f"{name}.weight"] = from_channels_last(
-                    np.asarray(host[name]["kernel"]), flatten.get(name)
-                )
-                trained[f"{name}.bias"] = np.asarray(host[name]["bias"])
+                kernel = np.asarray(host[name]["kernel"])
+                canonical[f"{name}.weight"] = from_channels_last(kernel, flatten.get(name))
+                canonical[f"{name}.bias"] = np.asarray(host[name]["bias"])
+            trained.update(weights=canonical, order=perm)
         yield seconds
-
-
-def skilled_permutation(n: int, seed: int) -> np.ndarray:
-    """The permutation ``skilled_epochs`` trains its first epoch in (for tests)."""
-    return np.random.default_rng(seed).permutation(n)
 
 
 def _dense(p, x):

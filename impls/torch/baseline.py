@@ -74,7 +74,7 @@ def skilled_epochs(
 ) -> Iterator[float]:
     """Train from ``weights`` with the loop a skilled PyTorch user writes for ``mode`` (``SKILLED``);
     yield the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
-    weights after each epoch (for tests: the loop trains the same function as ours)."""
+    ``weights`` and the epoch's ``order`` after each epoch, off the clock (for tests)."""
     if mode not in SKILLED:
         raise ValueError(f"no skilled torch loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
     dev = torch.device("cuda" if device == "gpu" else "cpu")
@@ -107,10 +107,5 @@ def skilled_epochs(
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         if trained is not None:
-            trained.update(holder.get_weights())
+            trained.update(weights=holder.get_weights(), order=perm.cpu().numpy())
         yield seconds
-
-
-def skilled_permutation(n: int, seed: int) -> np.ndarray:
-    """The permutation ``skilled_epochs`` trains its first epoch in (for tests)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()

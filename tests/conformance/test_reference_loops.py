@@ -2,8 +2,9 @@
 mode that runs on a CPU has a skilled loop, and the skilled loop computes the oracle's SGD step.
 
 Runs in the framework's own environment with the conformance suite; nothing here knows which
-framework it is testing. A skilled loop must accept ``trained=`` (a dict it fills with the canonical
-weights after each epoch) so that what it trains can be checked without timing anything.
+framework it is testing. A skilled loop must accept ``trained=``, a dict into which it writes, after
+each epoch and off the clock, the canonical ``weights`` and the epoch's ``order`` (the permutation it
+drew), so that what it trains can be checked without timing anything.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ def test_the_skilled_loop_takes_the_oracles_sgd_step(framework, loops, spec, mod
     seconds = next(epochs)
     assert math.isfinite(seconds) and seconds > 0
     _, expected = reference.sgd_step(spec, weights, images, labels, spec.lr)
-    assert set(trained) == set(weights), "trained= must receive every canonical weight"
+    assert set(trained["weights"]) == set(weights), "trained= must receive every canonical weight"
+    assert sorted(np.asarray(trained["order"]).tolist()) == list(range(len(labels)))
     for name in weights:
-        update = np.asarray(trained[name], np.float64) - weights[name]
+        update = np.asarray(trained["weights"][name], np.float64) - weights[name]
         assert rel_error(update, expected[name] - weights[name]) <= 1e-3, name
 
 
@@ -86,12 +88,14 @@ def test_the_skilled_loop_trains_every_batch_of_each_epoch(framework, loops, mod
         spec, weights, images, labels, 128, spec.lr, 0, "cpu", mode, trained=trained
     )
     first = next(epochs)
-    after_one = {k: np.array(v) for k, v in trained.items()}
+    after_one = {k: np.array(v) for k, v in trained["weights"].items()}
     second = next(epochs)
     assert all(math.isfinite(s) and s > 0 for s in (first, second))
-    assert any(not np.allclose(after_one[k], trained[k]) for k in weights), "the second epoch trained nothing"
+    after_two = trained["weights"]
+    moved = [k for k in weights if not np.allclose(after_one[k], after_two[k])]
+    assert moved, "the second epoch trained nothing"
 
     def loss(w):
         return reference.softmax_cross_entropy(reference.forward(spec, w, images)[0], labels)[0]
 
-    assert loss(trained) < loss(weights)
+    assert loss(after_two) < loss(weights)

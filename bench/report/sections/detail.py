@@ -108,6 +108,19 @@ def identical_curves(rows: list[Row]) -> bool:
     return gap is not None and gap <= MERGE_TOLERANCE
 
 
+def curve_groups(rows: list[Row]) -> list[list[Row]]:
+    """The cells in groups whose median curves coincide (``identical_curves``), largest first: each
+    cell joins the first group it coincides with, else starts one."""
+    groups: list[list[Row]] = []
+    for row in rows:
+        home = next((g for g in groups if identical_curves([*g, row])), None)
+        if home is None:
+            groups.append([row])
+        else:
+            home.append(row)
+    return sorted(groups, key=len, reverse=True)
+
+
 def merged_text(rows: list[Row]) -> str:
     """How coincident curves were merged, in words."""
     gap = curve_gap(rows) or 0.0
