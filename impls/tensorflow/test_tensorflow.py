@@ -191,6 +191,12 @@ def relative_error(got: dict[str, np.ndarray], expected: dict[str, np.ndarray]) 
     return max(float(np.linalg.norm(got[k] - expected[k]) / np.linalg.norm(expected[k])) for k in expected)
 
 
+def least_moved(trained: dict[str, np.ndarray], start: dict[str, np.ndarray]) -> float:
+    """The smallest ||trained - start|| / ||start|| over the weight matrices (biases start at zero)."""
+    kernels = [k for k in start if k.endswith(".weight")]
+    return min(float(np.linalg.norm(trained[k] - start[k]) / np.linalg.norm(start[k])) for k in kernels)
+
+
 def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused():
     from impls.tensorflow import baseline
 
@@ -224,7 +230,7 @@ def test_skilled_loop_trains_as_the_harness_does(framework, mode, spec):
         assert np.isfinite(seconds) and seconds > 0
         harness.train_epoch(data, orders.permutation(SKILLED_N), SKILLED_BATCH, spec.lr)
         assert relative_error(trained, harness.get_weights()) <= 1e-5, f"epoch {epoch}"
-        assert relative_error(trained, weights) > 1e-3  # SGD moved them (far beyond the tolerance)
+        assert least_moved(trained, weights) > 1e-3  # SGD moved every weight matrix, far beyond 1e-5
 
 
 def test_skilled_comparison_tells_orders_apart(framework):
@@ -242,4 +248,4 @@ def test_skilled_comparison_tells_orders_apart(framework):
     harness.set_weights(weights)
     other_order = np.random.default_rng(8).permutation(SKILLED_N)
     harness.train_epoch(harness.put(images, labels), other_order, SKILLED_BATCH, MLP.lr)
-    assert relative_error(trained, harness.get_weights()) > 1e-4
+    assert relative_error(trained, harness.get_weights()) > 1e-2
