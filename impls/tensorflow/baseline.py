@@ -61,8 +61,8 @@ def plain_epochs(
 SKILLED: dict[str, str] = {
     "function": (
         "a tf.function step (GradientTape, mean sparse_softmax_cross_entropy_with_logits, "
-        "var.assign_sub(lr * g)) that tf.gathers its batch from device-resident tensors by a slice of "
-        "the epoch's permutation (one upload and one tf.split per epoch)"
+        "tf.Variable.assign_sub(lr * g)) that tf.gathers its batch from device-resident tensors by a "
+        "slice of the epoch's permutation (one upload and one tf.split per epoch)"
     ),
     "xla": "the function mode's step compiled with tf.function(jit_compile=True)",
     "eager": "the function mode's step run eagerly (no tf.function)",
@@ -85,9 +85,12 @@ def skilled_epochs(
 
     The step is TF's own custom-training idiom ("Basic training loops" guide): a ``GradientTape``
     around the Keras net's forward pass and ``tf.nn.sparse_softmax_cross_entropy_with_logits``
-    averaged with ``tf.reduce_mean``, then plain SGD as ``var.assign_sub(lr * g)`` on each trainable
-    variable: the arithmetic of ``KerasModel``'s ``keras.optimizers.SGD`` (momentum 0), with none of
-    the optimizer's bookkeeping (its iteration counter, its learning-rate variable). The data is put
+    averaged with ``tf.reduce_mean``, then plain SGD as ``assign_sub(lr * g)`` on each trainable
+    variable's ``tf.Variable`` (``var.value``: one AssignSubVariableOp, as Keras's own SGD ends up
+    calling; the Keras variable's ``assign_sub`` is ``assign(var - value)`` through Keras's checks,
+    and made this loop slower than the harness's in a hand check on 2 cores): the arithmetic of
+    ``KerasModel``'s ``keras.optimizers.SGD`` (momentum 0), with none of the optimizer's
+    bookkeeping (its iteration counter, its learning-rate variable). The data is put
     on the device once as NHWC tensors; each epoch the permutation (drawn on the host from
     ``np.random.default_rng(seed)``, one per epoch, as the harness draws its order) is uploaded once
     and cut into batches by one ``tf.split``, and the step gathers its batch on the device. The
@@ -138,7 +141,7 @@ def _skilled(
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits))
         grads = tape.gradient(loss, variables)
         for var, grad in zip(variables, grads, strict=True):
-            var.assign_sub(lr * grad)
+            var.value.assign_sub(lr * grad)  # the tf.Variable under the Keras variable
 
     step = train_step if mode == "eager" else tf.function(train_step, jit_compile=mode == "xla")
     rng = np.random.default_rng(seed)
