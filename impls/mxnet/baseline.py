@@ -110,7 +110,8 @@ def skilled_epochs(
     sum and correct count on the device (a sum, an argmax, a compare, a sum and two additions per
     step); both hybridize with ``static_alloc`` only (see ``HYBRIDIZE``).
 
-    ``trained``, when given, receives the canonical weights after each epoch (outside the clock),
+    ``trained``, when given, receives the canonical ``weights`` and the epoch's ``order`` after each
+    epoch (outside the clock),
     for tests. Raises ``ValueError`` for a mode without a skilled loop, when called.
     """
     if mode not in SKILLED:
@@ -163,5 +164,5 @@ def _skilled(
         nd.waitall()  # MXNet is asynchronous: finish the epoch's work before reading the clock
         seconds = time.perf_counter() - start
         if trained is not None:
-            trained.update(model.get_weights())
+            trained.update(weights=model.get_weights(), order=order)
         yield seconds

@@ -103,7 +103,8 @@ def skilled_epochs(
     loss object, and traces its step with ``reduce_retracing=True`` (one shape-generic graph for
     every batch size instead of one graph per shape).
 
-    ``trained``, when given, receives the canonical weights after each epoch (outside the clock),
+    ``trained``, when given, receives the canonical ``weights`` and the epoch's ``order`` after each
+    epoch (outside the clock),
     for tests. Raises ``ValueError`` for a mode without a skilled loop, when called.
     """
     if mode not in SKILLED:
@@ -156,5 +157,5 @@ def _skilled(
         tf.test.experimental.sync_devices()
         seconds = time.perf_counter() - start
         if trained is not None:
-            trained.update(model.get_weights())
+            trained.update(weights=model.get_weights(), order=order)
         yield seconds
