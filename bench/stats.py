@@ -183,10 +183,28 @@ def wilcoxon_signed_rank(a: Sequence[float], b: Sequence[float], alpha: float = 
     logs = [math.log(x / y) for x, y in pairs if x and y and x > 0 and y > 0 and math.isfinite(x / y)]
     if 2.0 / 2 ** len(logs) >= alpha:
         return Test(None, len(logs), len(logs))
-    from scipy.stats import wilcoxon
+    magnitudes = [abs(v) for v in logs]
+    if 0.0 not in magnitudes and len(set(magnitudes)) == len(magnitudes):
+        return Test(_signed_rank_exact_p(logs), len(logs), len(logs))
+    from scipy.stats import wilcoxon  # ties or zero differences: scipy's handling of them
 
     result = wilcoxon(logs, alternative="two-sided", method="exact")
     return Test(float(result.pvalue), len(logs), len(logs))
+
+
+def _signed_rank_exact_p(differences: Sequence[float]) -> float:
+    """Two-sided exact p of the signed-rank statistic for differences without ties or zeros: the null
+    distribution of W+ (every sign equally likely) counted by subset sums of the ranks 1..n. Standard
+    library only, so the framework environments (``bench baseline``) need no scipy."""
+    n = len(differences)
+    order = sorted(range(n), key=lambda i: abs(differences[i]))
+    w_plus = sum(rank for rank, i in enumerate(order, start=1) if differences[i] > 0)
+    counts = [1] + [0] * (n * (n + 1) // 2)
+    for rank in range(1, n + 1):
+        for total in range(len(counts) - 1, rank - 1, -1):
+            counts[total] += counts[total - rank]
+    w = min(w_plus, n * (n + 1) // 2 - w_plus)
+    return min(1.0, 2.0 * sum(counts[: w + 1]) / 2**n)
 
 
 @dataclass(frozen=True)

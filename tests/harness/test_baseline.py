@@ -110,9 +110,25 @@ def test_main_exits_1_and_prints_the_gate_when_the_row_trails(numpy_framework, m
     slow_ours, skilled = pairs(0.8)
     trailing = row(framework="numpy", mode="float64", harness_samples=slow_ours, skilled_samples=skilled)
     monkeypatch.setattr(baseline, "compare", lambda *a: trailing)
-    assert baseline.main(args()) == 1
+    assert baseline.main(args()) == baseline.EXIT_TRAILS  # not 1, which any Python error exits with
     out = capsys.readouterr().out
     assert "baseline gate FAILED (1 of 1 rows):" in out and "numpy float64 mlp: ours trails" in out
     monkeypatch.setattr(baseline, "compare", lambda *a: row(framework="numpy", mode="float64"))
     assert baseline.main(args()) == 0
     assert "baseline gate passed: 1 rows" in capsys.readouterr().out
+
+
+def test_the_exact_signed_rank_p_needs_no_scipy_and_matches_it():
+    """Framework environments have no scipy: without ties the p is counted exactly in pure Python."""
+    import numpy as np
+    from scipy.stats import wilcoxon
+
+    from bench import stats
+
+    rng = np.random.default_rng(5)
+    for n in (6, 7, 9, 12):
+        for _ in range(20):
+            d = list(rng.normal(0.3, 1.0, n))
+            expected = wilcoxon(d, alternative="two-sided", method="exact").pvalue
+            assert stats._signed_rank_exact_p(d) == pytest.approx(expected, rel=1e-12)
+    assert stats._signed_rank_exact_p([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]) == pytest.approx(2 / 64)
