@@ -89,7 +89,7 @@ def args(**extra):
 
 @pytest.fixture
 def numpy_framework(monkeypatch):
-    monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", "numpy=tests.harness.fake_frameworks:NumpyFramework")
+    monkeypatch.setenv("FRAMEBENCH_EXTRA_FRAMEWORKS", "numpy=fake_frameworks:NumpyFramework")
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # main() sets them
         monkeypatch.setenv(var, "1")
 
