@@ -151,17 +151,15 @@ def reference_module(framework_name: str) -> ModuleType:
         ) from exc
 
 
-def _harness_epochs(model: Any, spec: Any, dataset: Any, seed: int) -> Iterator[float]:
+def _harness_epochs(model: Any, spec: Any, images: Any, labels: Any, seed: int) -> Iterator[float]:
     """Yield the seconds of each epoch of the harness's own path (as the runner times it)."""
     import numpy as np
 
-    from bench.data import Dataset
-
     model.set_weights(spec.initial_weights(seed))
-    train = model.put(Dataset.as_float(dataset.train_images), dataset.train_labels)
+    train = model.put(images, labels)
     rng = np.random.default_rng(seed)
     while True:
-        order = rng.permutation(len(dataset.train_labels))
+        order = rng.permutation(len(labels))
         model.sync()
         start = time.perf_counter()
         model.train_epoch(train, order, spec.batch_size, spec.lr)
@@ -183,14 +181,12 @@ def compare(
     data_dir: str | None,
 ) -> dict[str, Any]:
     """Measure ours, the textbook and the skilled loop for one model and mode on the CPU; print the
-    row and save it (``<results>/baseline/<framework>-<model>-<mode>.json``)."""
-    from bench.child import _set_thread_env
+    row and save it (``<results>/baseline/<framework>-<model>-<mode>.json``). ``main`` has set the
+    thread environment before the framework was first imported."""
+    import impls
     from bench.contract import Unsupported
     from bench.data import Dataset, load
     from bench.specs import get_spec
-
-    _set_thread_env(threads)
-    import impls
 
     framework = impls.load_class(framework_name)(threads=threads)
     loops = reference_module(framework_name)
@@ -213,7 +209,7 @@ def compare(
     weights = spec.initial_weights(0)
     common = (spec, weights, images, labels, spec.batch_size, spec.lr, 0, "cpu")
     sides: dict[str, Iterator[float]] = {
-        "ours": _harness_epochs(model, spec, dataset, seed=0),
+        "ours": _harness_epochs(model, spec, images, labels, seed=0),
         "textbook": loops.plain_epochs(*common),
     }
     skilled: Callable[..., Iterator[float]] | None = getattr(loops, "skilled_epochs", None)
