@@ -118,6 +118,10 @@ class KerasFramework:
             "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
             "mode": mode,
             "xla": mode == "xla",
+            "optimizer": "plain SGD: tf.Variable.assign_sub(lr * grad) per parameter (lr a tensor argument)",
+            "epoch_statistics": "summed in device variables inside the step"
+            if mode != "eager"
+            else "the steps' losses and logits kept, summed once per epoch",
             # oneDNN custom ops are on by default for x86 builds; record the switch that controls them.
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
         }

@@ -97,11 +97,11 @@ def skilled_epochs(
     step is ``tf.function`` in mode ``function``, ``tf.function(jit_compile=True)`` in ``xla`` (a
     new trace and compilation for the smaller last batch, once) and plain Python in ``eager``.
 
-    What the harness's ``KerasModel.train_epoch`` does that this loop does not: it accumulates the
-    epoch's loss and correct count in device variables (an argmax, a compare and two
-    ``assign_add`` per step), steps through the Keras optimizer (``optimizer.apply``) and the Keras
-    loss object, and traces its step with ``reduce_retracing=True`` (one shape-generic graph for
-    every batch size instead of one graph per shape).
+    What the harness's ``KerasModel.train_epoch`` does that this loop does not: it keeps the epoch's
+    loss and correct count (in the compiled modes summed in device variables inside the step: a
+    reduce_sum, an argmax, a compare and two ``assign_add``; in eager mode the steps' losses and
+    logits are kept and summed once per epoch), passes lr as a tensor, and traces its step with
+    ``reduce_retracing=True`` (one shape-generic graph for every batch size instead of one per shape).
 
     ``trained``, when given, receives the canonical ``weights`` and the epoch's ``order`` after each
     epoch (outside the clock),
