@@ -3,10 +3,12 @@ and ``model.fit`` (``TorchFitModel``). Imported by ``KerasTorchFramework.__init_
 imported on the torch backend.
 
 The custom step follows keras.io's "Writing a training loop from scratch in PyTorch": forward with
-``model(x, training=True)``, a Keras loss, ``model.zero_grad()``, ``loss.backward()``, the gradients
-``v.value.grad`` of ``model.trainable_weights``, and ``optimizer.apply(grads, weights)`` under
-``torch.no_grad()``. As in the torch row, the order is uploaded once per epoch and sliced on the
-device, and the loss sum and correct count accumulate on the device, fetched once per epoch.
+``model(x, training=True)``, a Keras loss, the gradients released (``p.grad = None`` on each
+trainable tensor: what ``model.zero_grad()`` does, without its walk over the module tree),
+``loss.backward()``, the gradients of ``model.trainable_weights``, and ``optimizer.apply(grads,
+weights)`` under ``torch.no_grad()``. As in the torch row, the order is uploaded once per epoch and
+sliced on the device. The steps' losses and logits are kept (detached: no op per step) and reduced
+once per epoch, fetched with one sync.
 
 Keras keeps the model channels-last on every backend; on torch its conv and pooling layers permute
 NHWC to torch's NCHW and back around each call (Keras's cost, measured as such).
@@ -31,7 +33,8 @@ COMPILED = (
 )
 LOOPS = {
     "step": (
-        "custom loop (Keras guide, PyTorch): model(x, training=True), keras loss, model.zero_grad(), "
+        "custom loop (Keras guide, PyTorch): model(x, training=True), keras loss, grads released "
+        "(p.grad = None, what model.zero_grad() does), "
         "loss.backward(), optimizer.apply(grads, trainable_weights) under torch.no_grad(); eager"
     ),
     "fit": fit_description(False, 1, "eager (Keras's torch default)"),
@@ -82,22 +85,27 @@ class TorchStepModel(TorchIO, KerasNet):
         n = len(order)
         self.optimizer.learning_rate = float(lr)  # assigns the optimizer's lr variable
         weights = self.net.trainable_weights
+        tensors = [v.value for v in weights]  # the torch Parameters under the Keras variables
         with keras.device(self.device):
             index = self._device_order(order)
-            loss_sum = torch.zeros((), device=self.torch_device)
-            correct = torch.zeros((), dtype=torch.int64, device=self.torch_device)
+            kept = []  # each step's mean loss and logits, detached; reduced once, after the epoch
             for start in range(0, n, batch_size):
                 batch = index[start : start + batch_size]
-                x, y = images[batch], labels[batch]
+                x, y = torch.index_select(images, 0, batch), torch.index_select(labels, 0, batch)
                 logits = self.net(x, training=True)
                 loss = self.loss_fn(y, logits)
-                self.net.zero_grad()
+                for tensor in tensors:  # the gradients released, as model.zero_grad() would, without
+                    tensor.grad = None  # its walk over the module tree
                 loss.backward()
-                grads = [v.value.grad for v in weights]
+                grads = [tensor.grad for tensor in tensors]
                 with torch.no_grad():
                     self.optimizer.apply(grads, weights)
-                    loss_sum += loss.detach() * len(batch)
-                    correct += (logits.argmax(dim=1) == y).sum()
+                kept.append((loss.detach(), logits.detach()))
+            with torch.no_grad():
+                sizes = torch.tensor([min(batch_size, n - s) for s in range(0, n, batch_size)])
+                loss_sum = (torch.stack([loss for loss, _ in kept]) * sizes.to(self.torch_device)).sum()
+                predictions = torch.cat([logits for _, logits in kept]).argmax(dim=1)
+                correct = (predictions == torch.index_select(labels, 0, index)).sum()
         return EpochStats(loss=loss_sum.item() / n, accuracy=correct.item() / n)  # the epoch's only sync
 
     @torch.no_grad()
