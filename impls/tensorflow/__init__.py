@@ -1,7 +1,10 @@
 """LeNet-5 and the MLP in TensorFlow/Keras 3: idiomatic ``keras.Sequential`` and a custom train step.
 
 Modes: ``function`` (the train step compiled into a graph with ``tf.function``, the default), ``xla``
-(``tf.function(jit_compile=True)``) and ``eager`` (no ``tf.function``). Training is not
+(``tf.function(jit_compile=True)``), ``eager`` (no ``tf.function``) and ``epoch-function`` (the
+epoch's full batches in one ``tf.function`` call, a ``tf.range`` loop over the step that AutoGraph
+turns into a ``tf.while_loop``; the smaller last batch as one more call of the function step: what
+Keras's ``steps_per_execution`` does, for the whole epoch). Training is not
 ``model.fit``: a ``GradientTape`` step is called per batch from ``train_epoch`` on device-resident
 data (see ``baseline.py`` for the ``fit`` loop a plain Keras user would write), or, with
 ``--input native``, on the batches of a ``tf.data`` pipeline (``native_input``).
@@ -50,7 +53,7 @@ class KerasFramework:
     """TensorFlow with Keras 3 behind the common contract."""
 
     NAME: ClassVar[str] = "tensorflow"
-    MODES: ClassVar[tuple[str, ...]] = ("function", "xla", "eager")
+    MODES: ClassVar[tuple[str, ...]] = ("function", "xla", "eager", "epoch-function")
 
     def __init__(self, threads: int) -> None:
         # Threading can only be set before the TF runtime starts (the first op). Setting the same
@@ -118,6 +121,9 @@ class KerasFramework:
             "tf32": tf.config.experimental.tensor_float_32_execution_enabled(),
             "mode": mode,
             "xla": mode == "xla",
+            "steps_per_call": "the epoch's full batches (a tf.while_loop in one tf.function)"
+            if mode == "epoch-function"
+            else 1,
             "optimizer": "plain SGD: tf.Variable.assign_sub(lr * grad) per parameter (lr a tensor argument)",
             "epoch_statistics": "summed in device variables inside the step"
             if mode != "eager"

@@ -57,7 +57,7 @@ def plain_epochs(
             yield time.perf_counter() - start
 
 
-# What the skilled loop does in each of KerasFramework.MODES (all three run on a CPU).
+# What the skilled loop does in each of KerasFramework.MODES (all run on a CPU).
 SKILLED: dict[str, str] = {
     "function": (
         "a tf.function step (GradientTape, mean sparse_softmax_cross_entropy_with_logits, "
@@ -66,6 +66,10 @@ SKILLED: dict[str, str] = {
     ),
     "xla": "the function mode's step compiled with tf.function(jit_compile=True)",
     "eager": "the function mode's step run eagerly (no tf.function)",
+    "epoch-function": (
+        "the function mode's step over every full batch in one tf.function (a tf.range loop over rows "
+        "of the permutation reshaped to full batches x batch size), then one call for the last batch"
+    ),
 }
 
 
@@ -95,7 +99,9 @@ def skilled_epochs(
     ``np.random.default_rng(seed)``, one per epoch, as the harness draws its order) is uploaded once
     and cut into batches by one ``tf.split``, and the step gathers its batch on the device. The
     step is ``tf.function`` in mode ``function``, ``tf.function(jit_compile=True)`` in ``xla`` (a
-    new trace and compilation for the smaller last batch, once) and plain Python in ``eager``.
+    new trace and compilation for the smaller last batch, once) and plain Python in ``eager``; in
+    ``epoch-function`` one ``tf.function`` loops over the epoch's full batches with ``tf.range``
+    and the function step takes the last one.
 
     What the harness's ``KerasModel.train_epoch`` does that this loop does not: it keeps the epoch's
     loss and correct count (in the compiled modes summed in device variables inside the step: a
@@ -145,6 +151,14 @@ def _skilled(
             var.value.assign_sub(lr * grad)  # the tf.Variable under the Keras variable
 
     step = train_step if mode == "eager" else tf.function(train_step, jit_compile=mode == "xla")
+
+    @tf.function
+    def full_batches(rows: tf.Tensor) -> None:  # epoch-function: the loop inside one call
+        for i in tf.range(tf.shape(rows)[0]):
+            train_step(rows[i])
+
+    n_full = n // batch_size if mode == "epoch-function" else 0
+    rest = sizes[n_full:]
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(n)
@@ -152,7 +166,11 @@ def _skilled(
         start = time.perf_counter()
         # The device scope is left before the yield: a scope held across it would apply to the caller.
         with tf.device(TF_DEVICES[device]):
-            for batch in tf.split(tf.constant(order), sizes):
+            index = tf.constant(order)
+            if n_full:
+                full_batches(tf.reshape(index[: n_full * batch_size], (n_full, batch_size)))
+                index = index[n_full * batch_size :]
+            for batch in tf.split(index, rest) if rest else []:
                 step(batch)
         tf.test.experimental.sync_devices()
         seconds = time.perf_counter() - start

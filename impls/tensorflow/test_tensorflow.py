@@ -80,6 +80,22 @@ def test_train_step_is_not_retraced_per_epoch(framework, mode):
     assert model._batch_step.experimental_get_tracing_count() <= 2
 
 
+def test_epoch_function_runs_the_full_batches_in_one_traced_call(framework):
+    model = framework.build(MLP, "cpu", "epoch-function")
+    images = np.random.default_rng(2).random((40, 1, 28, 28), dtype=np.float32)
+    data = model.put(images, np.arange(40, dtype=np.int64) % 10)
+    calls = []
+    step = model._train_step
+    model._train_step = lambda *args: calls.append(int(args[2].shape[0])) or step(*args)
+    for epoch in range(3):
+        model.train_epoch(data, np.random.default_rng(epoch).permutation(40), batch_size=16, lr=0.1)
+    assert calls == [8, 8, 8]  # 40 = 2 x 16 in the loop + 8 as the function step, each epoch
+    assert model._epoch_step.experimental_get_tracing_count() == 1  # lr and the order are data
+    full = model.put(images[:32], np.arange(32, dtype=np.int64) % 10)  # no remainder: no step call
+    model.train_epoch(full, np.arange(32), batch_size=16, lr=0.1)
+    assert calls == [8, 8, 8]
+
+
 def test_gpu_without_one_is_unsupported_with_a_reason(framework):
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("a GPU is visible")
@@ -200,10 +216,10 @@ def least_moved(trained: dict[str, np.ndarray], start: dict[str, np.ndarray]) ->
 def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused():
     from impls.tensorflow import baseline
 
-    assert list(baseline.SKILLED) == list(KerasFramework.MODES)  # all three run on a CPU
+    assert list(baseline.SKILLED) == list(KerasFramework.MODES)  # all run on a CPU
     assert all(isinstance(line, str) and line for line in baseline.SKILLED.values())
     images, labels = skilled_inputs()
-    with pytest.raises(ValueError, match="mode 'jit'; choose one of: function, xla, eager"):
+    with pytest.raises(ValueError, match="mode 'jit'; choose one of: function, xla, eager, epoch-function"):
         baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, 0, "cpu", "jit")
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
+from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
 from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
@@ -45,11 +45,10 @@ class KerasModel:
         # bookkeeping (iteration counter, lr variable, Keras's assign checks), which cost the eager
         # step 21% of its speed (tf-eager notes in the README).
         self.raw_variables = [variable.value for variable in self.variables]
-        self.iterations = 0  # SGD steps taken (a Python count: the update has no optimizer state)
         if mode == "eager":
             self._train_step, self._batch_step = self._eager_train, self._eager_step
             self._eval_step, self._forward = self._eval, self._logits
-        else:
+        else:  # function, xla, epoch-function
             # reduce_retracing: the smaller last batch gets a shape-generic trace instead of a new one
             # per size. XLA still compiles once per concrete shape (two per epoch size, then cached).
             # lr is a tensor argument: a new value is new data, not a retrace.
@@ -58,6 +57,8 @@ class KerasModel:
             self._batch_step = tf.function(self._step, **compile_)  # the native pipeline's batches
             self._eval_step = tf.function(self._eval, **compile_)
             self._forward = tf.function(self._logits, **compile_)
+            # epoch-function: one call per epoch runs every full batch (traced once per epoch shape)
+            self._epoch_step = tf.function(self._epoch_loop)
 
     # -- the computations (plain Python; wrapped in tf.function unless mode is eager) ------------
 
@@ -80,6 +81,20 @@ class KerasModel:
         losses, logits = self._update(x, y, lr)
         self.loss_sum.assign_add(tf.reduce_sum(losses))
         self.correct.assign_add(self._num_correct(logits, y))
+
+    def _epoch_loop(self, images: tf.Tensor, labels: tf.Tensor, batches: tf.Tensor, lr: tf.Tensor) -> None:
+        """epoch-function mode: the step over each row of ``batches`` (full batches x batch size),
+        in order; AutoGraph makes the loop a ``tf.while_loop`` whose iterations run one after the
+        other (each reads the variables the previous one assigned: automatic control dependencies).
+        The epoch's sums are loop variables, added to the accumulators once, after the loop."""
+        loss_sum, correct = tf.zeros((), tf.float32), tf.zeros((), tf.int64)  # loop-carried sums
+        for i in tf.range(tf.shape(batches)[0]):
+            y = tf.gather(labels, batches[i])
+            losses, logits = self._update(tf.gather(images, batches[i]), y, lr)
+            loss_sum += tf.reduce_sum(losses)
+            correct += self._num_correct(logits, y)
+        self.loss_sum.assign_add(loss_sum)
+        self.correct.assign_add(correct)
 
     def _eager_train(self, images: tf.Tensor, labels: tf.Tensor, batch: tf.Tensor, lr: tf.Tensor) -> Any:
         return self._eager_step(tf.gather(images, batch), tf.gather(labels, batch), lr)
@@ -139,6 +154,12 @@ class KerasModel:
 
     def native_input(self, source: NativeSource) -> NativePipeline:
         """The ``tf.data`` pipeline over the verified arrays (see ``NativePipeline``)."""
+        if self.mode == "epoch-function":
+            raise Unsupported(
+                "epoch-function mode loops over the epoch's batches inside one tf.function, gathering "
+                "them from device-resident data; a host pipeline feeds one batch per call, which is "
+                "mode function (use --input device, or mode function)"
+            )
         return NativePipeline(source)
 
     def native_batches(
@@ -163,11 +184,15 @@ class KerasModel:
             else:
                 images, labels = data
                 # One upload of the order and one split op give every batch's indices on the device.
-                sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
-                batches = tf.split(tf.constant(np.asarray(order, dtype=np.int64)), sizes)
-                for batch in batches:
+                index = tf.constant(np.asarray(order, dtype=np.int64))
+                n_full = n // batch_size if self.mode == "epoch-function" else 0
+                if n_full:  # every full batch in one call; the rest as the function step
+                    full = tf.reshape(index[: n_full * batch_size], (n_full, batch_size))
+                    self._epoch_step(images, labels, full, lr_tensor)
+                    index = index[n_full * batch_size :]
+                sizes = [min(batch_size, len(index) - start) for start in range(0, len(index), batch_size)]
+                for batch in tf.split(index, sizes) if sizes else []:
                     kept.append(self._train_step(images, labels, batch, lr_tensor))
-            self.iterations += len(kept)
             if self.mode == "eager":
                 self._eager_sums(kept)
             loss_sum, correct = self.loss_sum.numpy(), self.correct.numpy()  # the epoch's only fetch
