@@ -84,7 +84,8 @@ def test_the_gate_names_each_trailing_or_unchecked_row_and_ignores_skipped_ones(
 
 def args(**extra):
     return Namespace(**{"framework": "numpy", "models": "mlp", "modes": "all", "epochs": "6",
-                        "threads": "1", "data_dir": None, "results": "results", **extra})  # fmt: skip
+                        "threads": "1", "data_dir": None, "results": "results", "once": False,
+                        **extra})  # fmt: skip
 
 
 @pytest.fixture
@@ -106,16 +107,45 @@ def test_an_unknown_mode_or_several_frameworks_are_usage_errors(numpy_framework)
         baseline.main(args(framework="numpy,torch"))
 
 
-def test_main_exits_1_and_prints_the_gate_when_the_row_trails(numpy_framework, monkeypatch, capsys):
+def test_a_measuring_process_exits_3_when_its_row_trails(numpy_framework, monkeypatch):
     slow_ours, skilled = pairs(0.8)
     trailing = row(framework="numpy", mode="float64", harness_samples=slow_ours, skilled_samples=skilled)
     monkeypatch.setattr(baseline, "compare", lambda *a: trailing)
-    assert baseline.main(args()) == baseline.EXIT_TRAILS  # not 1, which any Python error exits with
-    out = capsys.readouterr().out
-    assert "baseline gate FAILED (1 of 1 rows):" in out and "numpy float64 mlp: ours trails" in out
+    assert baseline.main(args(once=True)) == baseline.EXIT_TRAILS  # not 1, which any Python error exits with
     monkeypatch.setattr(baseline, "compare", lambda *a: row(framework="numpy", mode="float64"))
-    assert baseline.main(args()) == 0
-    assert "baseline gate passed: 1 rows" in capsys.readouterr().out
+    assert baseline.main(args(once=True)) == 0
+
+
+@pytest.mark.parametrize("second_trails", [True, False])
+def test_a_trailing_row_is_measured_again_and_the_second_measurement_decides(
+    numpy_framework, monkeypatch, capsys, tmp_path, second_trails
+):
+    slow_ours, skilled = pairs(0.8)
+    trailing = row(framework="numpy", mode="float64", harness_samples=slow_ours, skilled_samples=skilled,
+                   measured_at="first")  # fmt: skip
+    second = dict(trailing, measured_at="second") if second_trails else row(framework="numpy", mode="float64")
+    measured = iter([(trailing, None), (second, None)])
+    calls = []
+    monkeypatch.setattr(baseline, "_measure", lambda *a: calls.append(a[:3]) or next(measured))
+    code = baseline.main(args(modes="float64", results=str(tmp_path)))
+    out = capsys.readouterr().out
+    assert calls == [("numpy", "mlp", "float64")] * 2
+    assert "numpy float64 mlp: trails; measuring it again to confirm" in out
+    saved = __import__("json").loads((tmp_path / "baseline" / "numpy-mlp-float64.json").read_text())
+    assert saved["rows"][0]["first_measurement"]["measured_at"] == "first"
+    assert saved["rows"][0]["first_measurement"]["harness_samples"] == slow_ours
+    if second_trails:
+        assert code == 1
+        assert "baseline gate FAILED (1 of 1 rows):" in out and "numpy float64 mlp: ours trails" in out
+    else:
+        assert code == 0 and "baseline gate passed: 1 rows" in out
+
+
+def test_a_row_that_does_not_trail_is_measured_once(numpy_framework, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(baseline, "_measure", lambda *a: calls.append(a[:3]) or (row(), None))
+    assert baseline.main(args(modes="float64")) == 0
+    assert len(calls) == 1
 
 
 def test_the_exact_signed_rank_p_needs_no_scipy_and_matches_it():
