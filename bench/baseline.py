@@ -197,7 +197,7 @@ def compare(
     row: dict[str, Any] = {
         "framework": framework_name, "mode": mode, "model": model_name, "device": "cpu",
         "threads": threads, "epochs_per_side": epochs, "versions": framework.versions(),
-        "measured_at": records.utc_now(), "machine": records.machine_of("cpu"),
+        "measured_at": records.utc_now(), "machine": records.machine_of("cpu"), **records.source_state(),
         "textbook_loop": _first_line(loops), "skilled_loop": getattr(loops, "SKILLED", {}).get(mode),
         "order": "rounds of one epoch per side, cycling through every order of the sides",
     }  # fmt: skip
