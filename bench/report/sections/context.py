@@ -100,7 +100,9 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
                 "ours ÷ skilled": judged["skilled"].text(),
                 "gate": gate,
                 "epochs per side": len(r.get("harness_samples") or []),
-                "measured": r.get("measured_at"),
+                "measured": " · ".join(
+                    str(part) for part in (r.get("measured_at"), (r.get("framebench_commit") or "")[:7]) if part
+                ),
             }
         )
         if r.get("skilled_loop"):
