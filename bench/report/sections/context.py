@@ -100,9 +100,7 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
                 "ours ÷ skilled": judged["skilled"].text(),
                 "gate": gate,
                 "epochs per side": len(r.get("harness_samples") or []),
-                "measured": " · ".join(
-                    str(part) for part in (r.get("measured_at"), (r.get("framebench_commit") or "")[:7]) if part
-                ),
+                "measured": measured_text(r),
             }
         )
         if r.get("skilled_loop"):
@@ -125,6 +123,12 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
     if loops:
         out.append("Skilled loops: " + "; ".join(f"**{k}**: {v}" for k, v in sorted(loops.items())) + ".\n")
     return out
+
+
+def measured_text(row: dict[str, Any]) -> str:
+    """``2026-12-02T02:15:00Z · a2e63b0``: when a baseline row was measured, and at which commit."""
+    parts = (row.get("measured_at"), (row.get("framebench_commit") or "")[:7])
+    return " · ".join(str(part) for part in parts if part)
 
 
 def paired_test_text(row: dict[str, Any]) -> str:
