@@ -91,6 +91,23 @@ def test_heading_names_commit_and_versions_and_warns_about_different_commits(tmp
     assert "measured at different harness commits" in verdict(render(tmp_path))
 
 
+def test_a_block_measured_in_two_sittings_says_which_framework_was_measured_when(tmp_path):
+    later = six_runs("mxnet", seconds=SLOW, finished_at="2026-01-03T05:06:07Z")
+    for record in later:
+        record["environment"]["framebench_commit"] = "c" * 40
+        record["started_at"] = "2026-01-03T05:00:00Z"
+    write(tmp_path, *six_runs("torch"), *later)
+    text = verdict(render(tmp_path))
+    assert heading_line(render(tmp_path)).startswith(f"### {CPU} — commits aaaaaaa, ccccccc")
+    line = next(ln for ln in text.splitlines() if ln.startswith("⚠ Measured in 2 sittings"))
+    assert "torch at aaaaaaa (" in line
+    assert "mxnet at ccccccc (2026-01-03T05:00:00Z – 2026-01-03T05:06:07Z)" in line
+    assert line.index("torch at") < line.index("mxnet at")  # in the order they were measured
+    one = tmp_path / "one"
+    write(one, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
+    assert "sittings" not in verdict(render(one))
+
+
 def test_textbook_loop_beside_the_verdict(tmp_path):
     write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
     base = {"model": "lenet", "device": "cpu", "threads": 8, "machine": "Example CPU 9000 · 8 cores",

@@ -316,6 +316,31 @@ def commits_of(rows: list[Row]) -> set[str]:
     }
 
 
+def sittings_line(rows: list[Row]) -> str | None:
+    """When a machine-device's rows come from records of several harness commits (e.g. one framework
+    measured again after a change), say which frameworks were measured when: the runs are
+    interleaved across frameworks within a sitting only, and a machine's speed drifts between them."""
+    sittings: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for r in row.group.runs:
+            commit = str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7]
+            sitting = sittings.setdefault(commit, {"frameworks": set(), "times": []})
+            sitting["frameworks"].add(cells.framework(r))
+            sitting["times"] += [t for t in (r.get("started_at"), r.get("finished_at")) if t]
+    if len(sittings) < 2:
+        return None
+    parts = []
+    for commit, sitting in sorted(sittings.items(), key=lambda item: min(item[1]["times"] or [""])):
+        times = sorted(sitting["times"])
+        span = f"{times[0]} – {times[-1]}" if times else "time not recorded"
+        parts.append(f"{', '.join(sorted(sitting['frameworks']))} at {commit} ({span})")
+    return (
+        f"⚠ Measured in {len(sittings)} sittings: {'; '.join(parts)}. Runs are interleaved across "
+        "frameworks within a sitting only, and this machine's speed drifts between sittings, so a gap "
+        "between frameworks of different sittings is less certain than its test says.\n"
+    )
+
+
 def verdict_section(
     rows: list[Row],
     baselines: list[dict[str, Any]],
@@ -338,6 +363,9 @@ def verdict_section(
         )
     for (device, machine), device_rows in blocks:
         out.append(f"{heading}# {device} · {machine} — {build_text(device_rows)}\n")
+        sittings = sittings_line(device_rows)
+        if sittings:
+            out.append(sittings)
         by_model: dict[str, list[Row]] = defaultdict(list)
         for row in device_rows:
             by_model[row.group.model].append(row)
