@@ -158,6 +158,11 @@ def commit(record: dict[str, Any]) -> str | None:
     return (record.get("environment") or {}).get("framebench_commit") or None
 
 
+def short_commit(record: dict[str, Any]) -> str:
+    """The record's framebench commit, abbreviated to 7 characters ("unknown" when not recorded)."""
+    return str(commit(record) or "unknown")[:7]
+
+
 def versions_text(framework_name: str, items: Sequence[tuple[str, str]]) -> str:
     """``torch 2.5.1, cuda None, numpy 2.1.3``: the framework first, the rest by name."""
     ordered = sorted(items, key=lambda kv: (kv[0] != framework_name, kv[0]))

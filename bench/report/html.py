@@ -47,9 +47,7 @@ def _stat(summary: Summary | None) -> dict[str, Any] | None:
 
 def _build(row: Row) -> dict[str, Any]:
     runs = row.group.runs
-    commits = sorted(
-        {str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7] for r in runs}
-    )
+    commits = sorted({cells.short_commit(r) for r in runs})
     versions = sorted(
         {
             str(((r.get("framework") or {}).get("versions") or {}).get(row.group.framework) or "?")

@@ -293,8 +293,7 @@ def build_text(rows: list[Row]) -> str:
     runs = [r for row in rows for r in row.group.runs]
     commits = sorted(
         {
-            str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7]
-            + ("+dirty" if (r.get("environment") or {}).get("framebench_dirty") else "")
+            cells.short_commit(r) + ("+dirty" if (r.get("environment") or {}).get("framebench_dirty") else "")
             for r in runs
         }
     )
@@ -309,11 +308,7 @@ def build_text(rows: list[Row]) -> str:
 
 def commits_of(rows: list[Row]) -> set[str]:
     """The harness commits of the records behind some rows."""
-    return {
-        str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7]
-        for row in rows
-        for r in row.group.runs
-    }
+    return {cells.short_commit(r) for row in rows for r in row.group.runs}
 
 
 def sittings_line(rows: list[Row]) -> str | None:
@@ -323,7 +318,7 @@ def sittings_line(rows: list[Row]) -> str | None:
     sittings: dict[str, dict[str, Any]] = {}
     for row in rows:
         for r in row.group.runs:
-            commit = str((r.get("environment") or {}).get("framebench_commit") or "unknown")[:7]
+            commit = cells.short_commit(r)
             sitting = sittings.setdefault(commit, {"frameworks": set(), "times": []})
             sitting["frameworks"].add(cells.framework(r))
             sitting["times"] += [t for t in (r.get("started_at"), r.get("finished_at")) if t]
