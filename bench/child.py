@@ -84,15 +84,31 @@ def warm_eval_examples_per_sec(curve: list[dict[str, Any]], test_examples: int) 
     return statistics.median(test_examples / p["eval_seconds"] for p in warm) if warm else None
 
 
+def _seconds_since_process_start() -> float | None:
+    """What this run paid before its first epoch: interpreter (fresh) or fork, imports, device start,
+    data, build. From /proc, to 10 ms: the time since boot now, less this process's start time since
+    boot (None where there is no /proc)."""
+    try:
+        with open("/proc/self/stat") as stat:
+            ticks = int(stat.read().rpartition(")")[2].split()[19])  # field 22, starttime
+        with open("/proc/uptime") as uptime:
+            now = float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(now - ticks / os.sysconf("SC_CLK_TCK"), 2)
+
+
 def run_one(
     config: RunConfig,
     results: Path,
     log_path: str | None = None,
     schedule: dict[str, Any] | None = None,
     run_id: str | None = None,
+    process: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one configuration in this process; write and return its record
-    (``runs/<run_id>.json``; a new id when none is given)."""
+    (``runs/<run_id>.json``; a new id when none is given). ``process`` says how this process
+    started (``{"start": "fresh"}`` or ``"fork"`` from bench.forkserver); it is recorded."""
     _set_thread_env(config.threads)
     import numpy as np
 
@@ -105,6 +121,7 @@ def run_one(
     record = records.base_record(config.to_dict(), run_id)
     record["log_path"] = log_path
     record["schedule"] = schedule
+    record["process"] = process or {"start": "fresh"}
     record["model"].update(
         params=spec.num_params(),
         train_flops_per_example=spec.train_flops(),
@@ -169,6 +186,7 @@ def run_one(
     # A timing run (throughput only) is evaluated after its last epoch, twice: the first evaluation warms
     # the eval path up (compilation), the second is timed. Its first epoch, like every run's, is the
     # warm-up kept out of steady state. A full run's first evaluation is cold: ``eval_warm`` says so.
+    record["process"]["seconds_before_training"] = _seconds_since_process_start()
     for epoch in range(1, epochs + 1):
         order = order_rng.permutation(n_train)
         model.sync()
@@ -303,7 +321,7 @@ def child_main(argv: list[str]) -> int:
     run_id = identity.get("run_id")
     config = RunConfig(**payload)
     try:
-        record = run_one(config, results, log_path, schedule, run_id)
+        record = run_one(config, results, log_path, schedule, run_id, identity.get("process"))
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - any Python error fails this run, with its first line

@@ -103,7 +103,11 @@ class Model(Protocol):
 
 
 class Framework(Protocol):
-    """A deep-learning framework behind the common contract; one class per folder in ``impls/``."""
+    """A deep-learning framework behind the common contract; one class per folder in ``impls/``.
+
+    Optional: a static ``preload(threads) -> list[str]`` that imports what the constructor imports,
+    touching no device and starting no thread, and returns the modules' names. With it, ``bench run
+    --start fork`` forks each run from a server that preloaded once (bench.forkserver)."""
 
     NAME: ClassVar[str]
     MODES: ClassVar[tuple[str, ...]]  # the first is the default

@@ -13,6 +13,7 @@ from typing import Any
 
 import impls
 from bench import config as cfg
+from bench.forkserver import STARTS
 
 MISSING_CHOICES = ("error", "skip")
 UNLOADED_MODE = "unloaded"  # the mode of the skipped records of a framework that does not load
@@ -93,6 +94,13 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         default="error",
         help="a framework that does not load in its interpreter: error (default: stop, naming the fix) "
         "or skip (record its runs as skipped, saying what is missing and what to install)",
+    )
+    run.add_argument(
+        "--start",
+        default="fresh",
+        choices=STARTS,
+        help="how each run's process starts: fresh (a new interpreter, default) or fork (forked from a "
+        "server that imported the harness and the framework once; torch and JAX: see bench.forkserver)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -28,6 +28,7 @@ from typing import Any
 from bench import counting, records
 from bench.child import PROGRESS_PREFIX
 from bench.config import Matrix, RunConfig, UsageError
+from bench.forkserver import ForkServer
 
 CHILD_ENTRY = "bench.child"  # the module each run's child process executes
 
@@ -92,6 +93,7 @@ def _run_child(
     schedule: dict[str, Any] | None = None,
     config_key: str | None = None,
     versions: dict[str, Any] | None = None,
+    server: ForkServer | None = None,
 ) -> Outcome:
     run_id = records.new_run_id(config.to_dict())  # the child's identity: its record's and its log's name
     logs = results / "logs"
@@ -99,15 +101,14 @@ def _run_child(
     log_path = logs / f"{run_id}.log"
     identity = {"run_id": run_id, "config_key": config_key, "versions": versions or {}, "watch_stdin": True}
     payload = json.dumps({**config.to_dict(), "_schedule": schedule, "_identity": identity})
-    command = [python, "-m", CHILD_ENTRY, payload, str(results), str(log_path)]
+    argv = [payload, str(results), str(log_path)]
     done: dict[str, Any] | None = None
-    with open(log_path, "w") as log:
-        # stdin is a pipe the child watches: its end of file (this process died) stops the child.
-        child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                 text=True, bufsize=1)  # fmt: skip
+    log_path.write_text("")  # both ends append: the child (its stderr) and this process (its stray stdout)
+    with open(log_path, "a") as log:
+        fresh = [python, "-m", CHILD_ENTRY, *argv]
+        child = server.start(argv) if server is not None else FreshRun(fresh, log)
         try:
-            assert child.stdout is not None
-            for line in child.stdout:
+            for line in child.lines():
                 if line.startswith(PROGRESS_PREFIX):
                     event = json.loads(line[len(PROGRESS_PREFIX) :])
                     if event["event"] == "done":
@@ -115,20 +116,14 @@ def _run_child(
                     on_event(event)
                 else:
                     log.write(line)
+                    log.flush()
             code = child.wait()
         except BaseException:
             # Ctrl-C reaches the child through the terminal; SIGTERM to us must be passed on.
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-                try:
-                    child.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            child.interrupt()
             raise
         finally:
-            if child.stdin is not None:
-                child.stdin.close()
+            child.close()
     if code == 130:
         raise RunInterrupted()
     if done is not None:
@@ -151,6 +146,36 @@ def _run_child(
     record["schedule"] = schedule
     records.write_record(results, record)
     return Outcome(config, "failed", reason)
+
+
+class FreshRun:
+    """A run's child started as a new interpreter (``--start fresh``), seen as ``ForkedRun`` is: its
+    stdout lines, Ctrl-C passed on, its exit code. stdin is a pipe the child watches: its end of
+    file (this process died) stops the child."""
+
+    def __init__(self, command: list[str], log: Any) -> None:
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                        text=True, bufsize=1)  # fmt: skip
+
+    def lines(self) -> Any:
+        assert self.process.stdout is not None
+        return iter(self.process.stdout)
+
+    def wait(self) -> int:
+        return self.process.wait()
+
+    def interrupt(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
 
 
 class FrameworkMissing(UsageError):
@@ -208,9 +233,11 @@ def run_matrix(
     pythons: dict[str, str] | None = None,
     configs: list[RunConfig] | None = None,
     pool_commits: bool = False,
+    start: str = "fresh",
 ) -> list[Outcome]:
     """Run the given configurations (default: all of the matrix, frameworks interleaved), each in a
-    child process started with its framework's Python; return the outcomes."""
+    child process of its framework's Python, a new interpreter (``start="fresh"``) or forked from a
+    server that imported the framework once (``"fork"``, bench.forkserver); return the outcomes."""
     from bench import data as data_mod
 
     check_results_writable(results)
@@ -232,6 +259,7 @@ def run_matrix(
     # background jobs that way, and Python then installs no KeyboardInterrupt handler of its own).
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ["PYTHONPATH"] = _pythonpath()  # children in other environments import this harness
+    servers = _Servers(start, results)
     try:
         for index, config in enumerate(configs):
             key = config.key(dataset.sha256, machines[config.device])
@@ -254,20 +282,52 @@ def run_matrix(
                 if progress is not None:
                     progress.run_finished(config, outcomes[-1])
                 continue
+            python = pythons.get(config.framework, sys.executable)
             outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
-                                 pythons.get(config.framework, sys.executable), schedule, key,
-                                 matrix.versions.get(config.framework))  # fmt: skip
+                                 python, schedule, key, matrix.versions.get(config.framework),
+                                 servers.get(python, config))  # fmt: skip
             outcomes.append(outcome)
             if progress is not None:
                 progress.run_finished(config, outcome)
     except (KeyboardInterrupt, RunInterrupted):
         raise RunInterrupted(f"{len(outcomes)} of {len(configs)} runs finished") from None
     finally:
+        servers.close()
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
         if progress is not None:
             progress.stop()
     return outcomes
+
+
+class _Servers:
+    """The fork servers of one matrix, one per (interpreter, framework, threads), started on first use;
+    one that cannot fork says why once, and that framework's runs start fresh."""
+
+    def __init__(self, start: str, results: Path) -> None:
+        self.start, self.results = start, results
+        self.servers: dict[tuple[str, str, int], ForkServer] = {}
+        self.refused: set[tuple[str, str, int]] = set()
+
+    def get(self, python: str, config: RunConfig) -> ForkServer | None:
+        key = (python, config.framework, config.threads)
+        if self.start != "fork" or key in self.refused:
+            return None
+        server = self.servers.get(key)
+        if server is not None and server.alive():
+            return server
+        log = self.results / "logs" / f"forkserver-{config.framework}-{config.threads}t.log"
+        server = ForkServer(python, config.framework, config.threads, log)
+        if server.reason is not None:
+            print(f"note: {config.framework}'s runs start fresh: {server.reason}", file=sys.stderr)
+            self.refused.add(key)
+            return None
+        self.servers[key] = server
+        return server
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
 
 
 def _report_event(progress: Any, config: RunConfig, event: dict[str, Any]) -> None:

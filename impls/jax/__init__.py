@@ -107,6 +107,14 @@ class FlaxFramework:
     NAME: ClassVar[str] = "jax"
     MODES: ClassVar[tuple[str, ...]] = ("jit", "scan")
 
+    @staticmethod
+    def preload(threads: int) -> list[str]:
+        """What a fork server imports once for every run (bench.forkserver): XLA's environment set as
+        the constructor sets it, then jax, flax and optax. No backend starts: XLA reads its flags and
+        the GPU client starts in each run, at its first use of a device."""
+        _import_jax(int(threads))
+        return ["jax", "flax.nnx", "optax"]
+
     def __init__(self, threads: int) -> None:
         self.threads = int(threads)
         self._nnx, self._env = _import_jax(self.threads)

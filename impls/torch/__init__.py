@@ -28,6 +28,7 @@ the process-wide TF32 switches, build, peak measurement). The rest, one job per 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -84,6 +85,16 @@ def check_compile_toolchain(dev: torch.device) -> None:
         )
 
 
+def torchvision_version() -> str:
+    """torchvision's version from its package metadata: importing it would cost every run about a
+    second of start-up, and only the native input imports it (its failure to import is then that
+    run's reason to skip)."""
+    try:
+        return importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed (only --input native needs it)"
+
+
 def set_precision(precision: str) -> None:
     """fp32: TF32 off for cuBLAS and cuDNN; tf32: both on. Process-wide switches, set by ``build``
     (the runner builds one model per process, so the run's model is the one they apply to)."""
@@ -103,6 +114,18 @@ class TorchFramework:
     NAME: ClassVar[str] = "torch"
     MODES: ClassVar[tuple[str, ...]] = ("eager", "compile", "graph", "epoch-graph")
 
+    @staticmethod
+    def preload(threads: int) -> list[str]:
+        """What a fork server imports once for every run (bench.forkserver): torch (this module),
+        Dynamo and Inductor, after the compile cache's variables are set as the constructor sets them
+        (Inductor's config reads some of them when it is imported). CUDA is not touched: each run
+        starts its own context."""
+        use_compile_cache()
+        import torch._dynamo
+        import torch._inductor.compile_fx  # noqa: F401
+
+        return ["torch", "torch._dynamo", "torch._inductor.compile_fx"]
+
     def __init__(self, threads: int) -> None:
         torch.set_num_threads(threads)
         try:
@@ -114,12 +137,7 @@ class TorchFramework:
 
     def versions(self) -> dict[str, str]:
         """Framework and backend versions; the GPU's identity when CUDA sees one."""
-        try:
-            import torchvision
-
-            vision = torchvision.__version__
-        except Exception as exc:  # noqa: BLE001 - recorded, not fatal: only the native input needs it
-            vision = f"unavailable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        vision = torchvision_version()
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         versions = {
             "torch": torch.__version__,

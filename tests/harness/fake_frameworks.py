@@ -85,6 +85,10 @@ class NumpyFramework:
     def __init__(self, threads: int) -> None:
         self.threads = threads
 
+    @staticmethod
+    def preload(threads: int) -> list[str]:
+        return ["numpy"]
+
     def versions(self) -> dict[str, str]:
         return {"numpy": np.__version__}
 
@@ -165,3 +169,23 @@ class RaisingModel(NumpyModel):
 class RaisingFramework(NumpyFramework):
     NAME = "raising"
     model_class = RaisingModel
+
+
+class ThreadedFramework(NumpyFramework):
+    """Its preload starts a thread: a fork server must refuse it (its runs start fresh)."""
+
+    NAME = "threaded"
+
+    @staticmethod
+    def preload(threads: int) -> list[str]:
+        import threading
+
+        threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        return ["a thread"]
+
+
+class PlainFramework(NumpyFramework):
+    """No preload: its runs always start fresh."""
+
+    NAME = "plain"
+    preload = None

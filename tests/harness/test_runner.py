@@ -24,7 +24,8 @@ HERE = Path(__file__).resolve().parent
 PLUGINS = ",".join(
     f"{name}=fake_frameworks:{cls}"
     for name, cls in [("numpy", "NumpyFramework"), ("crashy", "CrashFramework"), ("slow", "SlowFramework"),
-                      ("raising", "RaisingFramework")]
+                      ("raising", "RaisingFramework"), ("threaded", "ThreadedFramework"),
+                      ("plain", "PlainFramework")]
 )  # fmt: skip
 
 pytestmark = pytest.mark.usefixtures("real_data_dir")
@@ -117,10 +118,12 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
 
 
-def _start(results: Path, marker: Path, ignore_sigint: bool = False, **extra: str) -> subprocess.Popen:
+def _start(
+    results: Path, marker: Path, ignore_sigint: bool = False, start: str = "fresh", **extra: str
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--framework", "slow", "--models", "mlp", "--devices", "cpu",
-         "--epochs", "1", "--seeds", "0,1,2", "--results", str(results), "--quiet"],
+         "--epochs", "1", "--seeds", "0,1,2", "--results", str(results), "--quiet", "--start", start],
         env=env(FRAMEBENCH_TEST_MARKER=str(marker), **extra), cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=_ignore_sigint if ignore_sigint else None,
@@ -156,13 +159,15 @@ def test_sigkill_mid_epoch_leaves_no_partial_record_and_resume_completes(tmp_pat
     assert sorted(r["config"]["seed"] for r in load(results)) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("start", ["fresh", "fork"])
 @pytest.mark.parametrize("inherited", ["default", "ignored"])
-def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path, inherited):
+def test_ctrl_c_stops_cleanly_keeping_finished_runs(tmp_path, inherited, start):
     """Deterministic: run 1 finishes at once, run 2 blocks in training until the SIGINT arrives; also
-    when SIGINT was inherited as ignored (a background job of a shell script)."""
+    when SIGINT was inherited as ignored (a background job of a shell script); and with runs forked
+    from a server (--start fork), whose child gets the Ctrl-C."""
     results, marker = tmp_path / "r", tmp_path / "started"
-    proc = _start(results, marker, ignore_sigint=inherited == "ignored", FRAMEBENCH_TEST_SLEEP="0",
-                  FRAMEBENCH_TEST_SLEEP_LATER="600")  # fmt: skip
+    proc = _start(results, marker, ignore_sigint=inherited == "ignored", start=start,
+                  FRAMEBENCH_TEST_SLEEP="0", FRAMEBENCH_TEST_SLEEP_LATER="600")  # fmt: skip
     _wait_for(marker.with_name("started.2"))  # the second run is training (so the first is recorded)
     assert len(list((results / "runs").glob("*.json"))) == 1
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group

@@ -1,0 +1,315 @@
+"""``--start fork``: each run a process of its own, forked from a server that imported once.
+
+A run started fresh (``--start fresh``, the default) pays a new interpreter, the harness's imports
+and its framework's import before it trains: 1-3 s of CPU per run, most of what a short GPU run costs.
+With ``--start fork`` the runner keeps one server per (interpreter, framework, threads). It sets the
+thread environment as a run's child does, imports numpy, the harness and the framework (the class's
+optional ``preload(threads)``, which imports what its constructor would and touches no device), and
+then forks one child per run. Each child is still a process of its own that starts from the same
+just-imported state: it initialises its device (CUDA, XLA's client) itself, builds its own model,
+loads and verifies the data, trains, writes its own record, and a crash kills only it. Nothing one
+run does reaches the next, since the server never runs anything: no device is touched before a fork.
+
+Forking is only safe from a process with no threads of its own beyond those known to survive a fork
+(numpy's OpenBLAS pool, which has fork handlers): the server counts its threads after ``import
+numpy`` and after the preload, and refuses (the runner then starts that framework's runs fresh, and
+says so once) when the preload started any, or when the framework has no ``preload``.
+
+Protocol (one JSON line each, on the server's stdin and stdout; the children's progress lines share
+that stdout, and every write is one line of under PIPE_BUF bytes, so lines never interleave):
+
+    parent -> server   {"argv": [CONFIG_JSON, RESULTS, LOG]}            (bench.child's arguments)
+    server -> parent   @@framebench-server {"ready": true, ...} | {"ready": false, "reason": ...}
+                       @@framebench-server {"forked": PID}              then the child's lines
+                       @@framebench-server {"exit": CODE}               (negative: killed by -CODE)
+
+The server dies with the runner (``PR_SET_PDEATHSIG``, and the end of file on its stdin, which it
+watches while a child runs: it then kills the child and exits); a child dies with the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+SERVER_PREFIX = "@@framebench-server "
+STARTS = ("fresh", "fork")
+INTERRUPT_WAIT_S = 30.0
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # no procfs: threads cannot be counted, so a fork cannot be shown safe
+        return -1
+
+
+def _say(message: dict[str, Any]) -> None:
+    sys.stdout.write(SERVER_PREFIX + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _preload(framework: str, threads: int) -> dict[str, Any]:
+    """Import what every run of ``framework`` imports first; the ready message (or the refusal)."""
+    from bench import child
+
+    child._set_thread_env(threads)
+    started = time.perf_counter()
+    import numpy  # noqa: F401 - its OpenBLAS pool is the one set of threads a fork may meet
+
+    threads_before = _thread_count()
+    import impls
+    from bench import data, records, specs  # noqa: F401 - what bench.child imports for a run
+
+    cls = impls.load_class(framework)
+    preload = getattr(cls, "preload", None)
+    if preload is None:
+        return {"ready": False, "reason": f"{framework} has no fork-safe preload (Framework.preload)"}
+    preloaded = preload(threads)
+    threads_after = _thread_count()
+    if threads_before < 0 or threads_after != threads_before:
+        return {"ready": False, "reason": f"{framework}'s preload left {threads_after} threads, numpy "
+                f"alone {threads_before}: forking it is not safe"}  # fmt: skip
+    return {"ready": True, "pid": os.getpid(), "threads": threads_after, "preloaded": preloaded,
+            "preload_seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
+
+
+def _run_forked(argv: list[str]) -> None:
+    """The child, just forked: its stderr is the run's log, its stdin nothing; never returns."""
+    code = 1
+    try:
+        log = os.open(argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, 2)
+        os.close(log)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+        payload = json.loads(argv[0])
+        identity = payload.setdefault("_identity", {})
+        identity["watch_stdin"] = False  # stdin is nothing here; the server is the parent that watches
+        identity["process"] = {"start": "fork", "server_pid": os.getppid()}
+        from bench import child
+
+        code = child.child_main([json.dumps(payload), *argv[1:]])
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # noqa: BLE001 - whatever happens, the child must not return to the loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:  # what the run registered to do at exit (e.g. torch's compile workers shut down), then
+            # out without the interpreter's teardown of every module: the record is already written
+            import atexit
+
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _exit_code(status: int) -> int:
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _wait(pid: int) -> int | None:
+    """Wait for the child; watch stdin meanwhile. None: stdin ended (the runner is gone)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel): the death signal alone ends orphans
+        return _exit_code(os.waitpid(pid, 0)[1])
+    try:
+        while True:
+            ready, _, _ = select.select([0, pidfd], [], [])
+            if pidfd in ready:
+                return _exit_code(os.waitpid(pid, 0)[1])
+            if not os.read(0, 1):  # the runner closed our stdin or died; a byte is a protocol error
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return None
+    finally:
+        os.close(pidfd)
+
+
+def serve(framework: str, threads: int) -> int:
+    """``python -m bench.forkserver FRAMEWORK THREADS``: preload, then fork one child per request."""
+    from bench import child
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the running child's; we wait for it
+    child.die_with_parent(watch_stdin=False)  # the stdin watch is _wait's, between and during runs
+    try:
+        ready = _preload(framework, threads)
+    except Exception as exc:  # noqa: BLE001 - the framework does not import: the runner says so
+        first = (str(exc).strip().splitlines() or [""])[0]
+        ready = {"ready": False, "reason": f"{framework} does not import ({type(exc).__name__}: {first})"}
+    _say(ready)
+    if not ready["ready"]:
+        return 0
+    stdin = os.fdopen(0, "rb", buffering=0, closefd=False)
+    while True:
+        line = _read_line(stdin)
+        if not line:
+            return 0
+        argv = json.loads(line)["argv"]
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            _run_forked(argv)
+        _say({"forked": pid})
+        code = _wait(pid)
+        if code is None:
+            return 0
+        _say({"exit": code})
+
+
+def _read_line(stdin: Any) -> bytes:
+    """One request line, read a byte at a time (nothing past it is consumed); b"" at end of file."""
+    chunks = []
+    while True:
+        byte = stdin.read(1)
+        if not byte:
+            return b""
+        if byte == b"\n":
+            return b"".join(chunks)
+        chunks.append(byte)
+
+
+# ---------------------------------------------------------------------------------------------- parent
+
+
+class ForkServer:
+    """The runner's end of one server: start it, run bench.child's argv in a fork, close it."""
+
+    def __init__(self, python: str, framework: str, threads: int, log_path: Path) -> None:
+        self.framework = framework
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [python, "-m", "bench.forkserver", framework, str(threads)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
+            )  # fmt: skip
+        self.ready = self._message() or {"ready": False, "reason": self._died("while it preloaded")}
+        if not self.ready.get("ready"):
+            self.close()
+
+    @property
+    def reason(self) -> str | None:
+        """Why this server cannot fork runs (None when it can)."""
+        return None if self.ready.get("ready") else str(self.ready.get("reason"))
+
+    def _died(self, when: str) -> str:
+        code = self.process.poll()
+        return f"the fork server of {self.framework} died {when} (exit {code}; log: {self.log_path})"
+
+    def _message(self) -> dict[str, Any] | None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(SERVER_PREFIX):
+                return json.loads(line[len(SERVER_PREFIX) :])
+        return None
+
+    def alive(self) -> bool:
+        return self.reason is None and self.process.poll() is None
+
+    def start(self, argv: list[str]) -> ForkedRun:
+        """Fork one run with bench.child's ``argv``; its lines and exit code through the result."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps({"argv": argv}) + "\n")
+        self.process.stdin.flush()
+        return ForkedRun(self)
+
+    def close(self) -> None:
+        """End the server: its stdin closed, then waited for (killed if it lingers)."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class ForkedRun:
+    """One forked child, seen from the runner like a Popen: its stdout lines, SIGINT, its exit code."""
+
+    def __init__(self, server: ForkServer) -> None:
+        self.server = server
+        self.pid: int | None = None
+        self.code: int | None = None
+
+    def lines(self) -> Iterator[str]:
+        """The child's stdout lines, up to the server's word that it ended (or the server's death)."""
+        if self.code is not None:
+            return
+        stdout: TextIO | None = self.server.process.stdout
+        assert stdout is not None
+        for line in stdout:
+            if line.startswith(SERVER_PREFIX):
+                message = json.loads(line[len(SERVER_PREFIX) :])
+                if "forked" in message:
+                    self.pid = int(message["forked"])
+                elif "exit" in message:
+                    self.code = int(message["exit"])
+                    return
+                continue
+            yield line
+        self.server.process.wait()
+        self.code = 1  # the server died under its child: the run has no exit code of its own
+
+    def interrupt(self) -> int:
+        """Pass Ctrl-C / SIGTERM on to the child and wait for it (killed after INTERRUPT_WAIT_S)."""
+        if self.code is not None:
+            return self.code
+        if self.pid is not None:
+            _signal(self.pid, signal.SIGINT)
+        # a child that ignores SIGINT is killed; the server then says it ended, and lines() returns
+        timer = threading.Timer(INTERRUPT_WAIT_S, self._kill)
+        timer.start()
+        try:
+            return self.wait()
+        finally:
+            timer.cancel()
+
+    def _kill(self) -> None:
+        if self.pid is not None:
+            _signal(self.pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Nothing to release: the server's pipes outlive the run."""
+
+    def wait(self) -> int:
+        for _ in self.lines():
+            pass
+        return self.code if self.code is not None else 1
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m bench.forkserver FRAMEWORK THREADS (bench.runner starts it)", file=sys.stderr)
+        return 2
+    return serve(argv[0], int(argv[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
