@@ -1,19 +1,21 @@
 """``--start fork``: each run a process of its own, forked from a server that imported once.
 
-A run started fresh (``--start fresh``, the default) pays a new interpreter, the harness's imports
-and its framework's import before it trains: 1-3 s of CPU per run, most of what a short GPU run costs.
-With ``--start fork`` the runner keeps one server per (interpreter, framework, threads). It sets the
-thread environment as a run's child does, imports numpy, the harness and the framework (the class's
-optional ``preload(threads)``, which imports what its constructor would and touches no device), and
-then forks one child per run. Each child is still a process of its own that starts from the same
-just-imported state: it initialises its device (CUDA, XLA's client) itself, builds its own model,
-loads and verifies the data, trains, writes its own record, and a crash kills only it. Nothing one
-run does reaches the next, since the server never runs anything: no device is touched before a fork.
+A run started fresh (``--start fresh``, the default) pays a new interpreter, the harness's imports,
+its framework's import and reading the data before it trains: 1-3 s per run, most of what a short GPU
+run costs. With ``--start fork`` the runner keeps one server per (interpreter, framework, threads,
+data). It sets the thread environment as a run's child does, imports numpy, the harness and the
+framework (the class's optional ``preload(threads)``, which imports what its constructor would and
+touches no device), reads and verifies the data once (``bench.data.preload``), and then forks one
+child per run. Each child is still a process of its own, and each starts from the same state: it
+starts its device (CUDA, XLA's client) itself, builds its own model, trains on the verified data
+(inherited, copy on write), writes its own record, and a crash kills only it. Nothing one run does
+reaches the next: the server never builds or trains anything, and touches no device.
 
 Forking is only safe from a process with no threads of its own beyond those known to survive a fork
-(numpy's OpenBLAS pool, which has fork handlers): the server counts its threads after ``import
-numpy`` and after the preload, and refuses (the runner then starts that framework's runs fresh, and
-says so once) when the preload started any, or when the framework has no ``preload``.
+(numpy's OpenBLAS pool, which has fork handlers), and with no GPU driver started: the server counts
+its threads after ``import numpy`` and after the preload, looks for open ``/dev/nvidia*`` files, and
+refuses (the runner then starts that framework's runs fresh, and says so once) when the preload
+started a thread or the driver, or when the framework has no ``preload``.
 
 Protocol (one JSON line each, on the server's stdin and stdout; the children's progress lines share
 that stdout, and every write is one line of under PIPE_BUF bytes, so lines never interleave):
@@ -53,13 +55,34 @@ def _thread_count() -> int:
         return -1
 
 
+DEVICE_FILES = ("/dev/nvidia",)  # a process with these open has started the GPU driver (cuInit)
+
+
+def device_files_open(prefixes: tuple[str, ...] = DEVICE_FILES) -> list[str]:
+    """The device files under ``prefixes`` this process holds open: a driver a fork must not copy."""
+    found = []
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for name in names:
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith(prefixes):
+            found.append(target)
+    return sorted(found)
+
+
 def _say(message: dict[str, Any]) -> None:
     sys.stdout.write(SERVER_PREFIX + json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def _preload(framework: str, threads: int) -> dict[str, Any]:
-    """Import what every run of ``framework`` imports first; the ready message (or the refusal)."""
+def _preload(framework: str, threads: int, data_dir: str | None) -> dict[str, Any]:
+    """Import what every run of ``framework`` imports first, and read and verify the data once; the
+    ready message (or the refusal)."""
     from bench import child
 
     child._set_thread_env(threads)
@@ -79,6 +102,12 @@ def _preload(framework: str, threads: int) -> dict[str, Any]:
     if threads_before < 0 or threads_after != threads_before:
         return {"ready": False, "reason": f"{framework}'s preload left {threads_after} threads, numpy "
                 f"alone {threads_before}: forking it is not safe"}  # fmt: skip
+    opened = device_files_open()
+    if opened:
+        return {"ready": False, "reason": f"{framework}'s preload opened {opened[0]} (a GPU driver started "
+                "before the fork): forking it is not safe"}  # fmt: skip
+    records.environment()  # the machine's facts (nvidia-smi's GPU list, the CPU model), read once
+    data.preload(data_dir)  # verified here once: every child trains on these bytes (bench.data.load)
     return {"ready": True, "pid": os.getpid(), "threads": threads_after, "preloaded": preloaded,
             "preload_seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
 
@@ -148,14 +177,15 @@ def _wait(pid: int) -> int | None:
         os.close(pidfd)
 
 
-def serve(framework: str, threads: int) -> int:
-    """``python -m bench.forkserver FRAMEWORK THREADS``: preload, then fork one child per request."""
+def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
+    """``python -m bench.forkserver FRAMEWORK THREADS [DATA_DIR]``: preload, then fork one child per
+    request."""
     from bench import child
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the running child's; we wait for it
     child.die_with_parent(watch_stdin=False)  # the stdin watch is _wait's, between and during runs
     try:
-        ready = _preload(framework, threads)
+        ready = _preload(framework, threads, data_dir)
     except Exception as exc:  # noqa: BLE001 - the framework does not import: the runner says so
         first = (str(exc).strip().splitlines() or [""])[0]
         ready = {"ready": False, "reason": f"{framework} does not import ({type(exc).__name__}: {first})"}
@@ -197,13 +227,17 @@ def _read_line(stdin: Any) -> bytes:
 class ForkServer:
     """The runner's end of one server: start it, run bench.child's argv in a fork, close it."""
 
-    def __init__(self, python: str, framework: str, threads: int, log_path: Path) -> None:
+    def __init__(
+        self, python: str, framework: str, threads: int, log_path: Path, data_dir: str | None = None
+    ) -> None:
         self.framework = framework
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:
+            data = [data_dir] if data_dir else []
+            command = [python, "-m", "bench.forkserver", framework, str(threads), *data]
             self.process = subprocess.Popen(
-                [python, "-m", "bench.forkserver", framework, str(threads)],
+                command,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
             )  # fmt: skip
         self.ready = self._message() or {"ready": False, "reason": self._died("while it preloaded")}
@@ -305,10 +339,11 @@ class ForkedRun:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m bench.forkserver FRAMEWORK THREADS (bench.runner starts it)", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m bench.forkserver FRAMEWORK THREADS [DATA_DIR] (bench.runner starts it)",
+              file=sys.stderr)  # fmt: skip
         return 2
-    return serve(argv[0], int(argv[1]))
+    return serve(argv[0], int(argv[1]), argv[2] if len(argv) == 3 else None)
 
 
 if __name__ == "__main__":

@@ -306,18 +306,18 @@ class _Servers:
 
     def __init__(self, start: str, results: Path) -> None:
         self.start, self.results = start, results
-        self.servers: dict[tuple[str, str, int], ForkServer] = {}
-        self.refused: set[tuple[str, str, int]] = set()
+        self.servers: dict[tuple[str, str, int, str | None], ForkServer] = {}
+        self.refused: set[tuple[str, str, int, str | None]] = set()
 
     def get(self, python: str, config: RunConfig) -> ForkServer | None:
-        key = (python, config.framework, config.threads)
+        key = (python, config.framework, config.threads, config.data_dir)
         if self.start != "fork" or key in self.refused:
             return None
         server = self.servers.get(key)
         if server is not None and server.alive():
             return server
         log = self.results / "logs" / f"forkserver-{config.framework}-{config.threads}t.log"
-        server = ForkServer(python, config.framework, config.threads, log)
+        server = ForkServer(python, config.framework, config.threads, log, config.data_dir)
         if server.reason is not None:
             print(f"note: {config.framework}'s runs start fresh: {server.reason}", file=sys.stderr)
             self.refused.add(key)

@@ -132,7 +132,7 @@ conformance() {
   done
   # One throughput-only run per compiled cell, records in a scratch folder that is never archived.
   "$PY" -m bench run --data-dir "$DATA" --results "$CACHE/warm-up" --frameworks torch,jax --devices gpu \
-    --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
+    --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --start fork --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
   local warm=$!
   # Background jobs ignore SIGINT: at the deadline they are stopped here, before the next step times
   # anything (bench run keeps its finished runs on SIGTERM as on Ctrl-C).
@@ -142,7 +142,9 @@ conformance() {
   tail -n 3 "$STATE"/conformance-*.txt
   return $rc
 }
-bench() { "$PY" -m bench run --data-dir "$DATA" --results "$RESULTS" --resume "$@"; }
+# Every run is its own process, forked from a server that imported the framework once (README, "What
+# each run still pays"); a framework without a fork-safe preload (Keras, absent ones) starts fresh.
+bench() { "$PY" -m bench run --data-dir "$DATA" --results "$RESULTS" --resume --start fork "$@"; }
 absent_frameworks() {
   "$PY" -c 'import impls; print(",".join(n for n in ("tensorflow", "mxnet", "paddle") if n in impls.registry()))'
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import struct
 
@@ -122,3 +123,16 @@ def test_environment_variable_takes_precedence(monkeypatch, tmp_path):
     assert data.candidate_dirs("/explicit") == [data.Path("/explicit")]
     monkeypatch.delenv(data.ENV_VAR)
     assert data.candidate_dirs()[-1] == data.DEBIAN_DIR
+
+
+def test_preloaded_data_is_reused_only_while_its_files_are_unchanged(tmp_path, real_data_dir, monkeypatch):
+    """What a fork server's children get: the arrays verified once, never stale ones."""
+    for spec in data.FILES.values():
+        shutil.copy(real_data_dir / spec.name, tmp_path / spec.name)
+    monkeypatch.setattr(data, "_PRELOADED", {})
+    assert data.load(tmp_path) is not data.load(tmp_path)  # no preload: every load reads and verifies
+    verified = data.preload(tmp_path)
+    assert data.load(tmp_path) is verified
+    os.utime(tmp_path / data.FILES["test_labels"].name, ns=(1, 1))  # the file changed on disk
+    again = data.load(tmp_path)
+    assert again is not verified and again.sha256 == verified.sha256

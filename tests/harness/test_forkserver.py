@@ -144,6 +144,17 @@ def test_the_end_of_the_servers_stdin_kills_its_running_child(tmp_path):
     assert not (tmp_path / "r" / "runs" / "x-1.json").exists()
 
 
+def test_a_process_holding_a_gpu_device_file_is_seen_as_unsafe_to_fork(tmp_path):
+    from bench.forkserver import device_files_open
+
+    fake = tmp_path / "nvidiactl"
+    fake.write_text("")
+    assert device_files_open((str(fake),)) == []
+    with open(fake) as held:
+        assert held and device_files_open((str(fake),)) == [str(fake)]
+    assert device_files_open((str(fake),)) == []
+
+
 def test_an_unknown_start_is_one_line_naming_the_choices(tmp_path):
     result = bench("run", "--framework", "numpy", "--start", "spawn", "--results", str(tmp_path), *RUN)
     assert result.returncode == 2
