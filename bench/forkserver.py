@@ -18,12 +18,12 @@ refuses (the runner then starts that framework's runs fresh, and says so once) w
 started a thread or the driver, or when the framework has no ``preload``.
 
 Protocol (one JSON line each, on the server's stdin and stdout; the children's progress lines share
-that stdout, and every write is one line of under PIPE_BUF bytes, so lines never interleave):
+that stdout: the server writes only while no child runs, so lines never interleave):
 
     parent -> server   {"argv": [CONFIG_JSON, RESULTS, LOG]}            (bench.child's arguments)
     server -> parent   @@framebench-server {"ready": true, ...} | {"ready": false, "reason": ...}
-                       @@framebench-server {"forked": PID}              then the child's lines
-                       @@framebench-server {"exit": CODE}               (negative: killed by -CODE)
+    child  -> parent   @@framebench-server {"forked": PID}              its first line, then its own
+    server -> parent   @@framebench-server {"exit": CODE}               (negative: killed by -CODE)
 
 The server dies with the runner (``PR_SET_PDEATHSIG``, and the end of file on its stdin, which it
 watches while a child runs: it then kills the child and exits); a child dies with the server.
@@ -116,6 +116,7 @@ def _run_forked(argv: list[str]) -> None:
     """The child, just forked: its stderr is the run's log, its stdin nothing; never returns."""
     code = 1
     try:
+        _say({"forked": os.getpid()})  # from the child itself: before any line of its own, never amid one
         log = os.open(argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 2)
         os.close(log)
@@ -202,7 +203,6 @@ def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
         pid = os.fork()
         if pid == 0:
             _run_forked(argv)
-        _say({"forked": pid})
         code = _wait(pid)
         if code is None:
             return 0
