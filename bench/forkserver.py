@@ -193,10 +193,11 @@ def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
     _say(ready)
     if not ready["ready"]:
         return 0
+    # unbuffered: readline takes a byte at a time, so nothing past the request is consumed (_wait reads fd 0)
     stdin = os.fdopen(0, "rb", buffering=0, closefd=False)
     while True:
-        line = _read_line(stdin)
-        if not line:
+        line = stdin.readline()
+        if not line.endswith(b"\n"):  # end of file (a partial last line is no request)
             return 0
         argv = json.loads(line)["argv"]
         sys.stdout.flush()
@@ -207,18 +208,6 @@ def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
         if code is None:
             return 0
         _say({"exit": code})
-
-
-def _read_line(stdin: Any) -> bytes:
-    """One request line, read a byte at a time (nothing past it is consumed); b"" at end of file."""
-    chunks = []
-    while True:
-        byte = stdin.read(1)
-        if not byte:
-            return b""
-        if byte == b"\n":
-            return b"".join(chunks)
-        chunks.append(byte)
 
 
 # ---------------------------------------------------------------------------------------------- parent

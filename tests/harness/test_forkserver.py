@@ -13,10 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from test_faults import _alive, _wait_dead
 from test_runner import ROOT, _start, _wait_for, bench, env, load
 
 pytestmark = [
@@ -25,23 +25,6 @@ pytestmark = [
 ]
 
 RUN = ("--models", "mlp", "--devices", "cpu", "--epochs", "1", "--quiet")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_dead(pid: int, timeout: float = 60) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_forked_runs_give_the_numbers_of_fresh_ones_each_in_its_own_process(tmp_path):
