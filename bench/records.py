@@ -13,17 +13,24 @@ import json
 import math
 import os
 import platform
+import re
 import socket
+import stat
 import subprocess
 import tempfile
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-STATUSES = ("ok", "failed", "skipped")
+from bench import schema
+from bench.schema import SCHEMA_VERSION
+
+STATUSES = schema.STATUSES
 REQUIRED_FIELDS = ("schema_version", "run_id", "status", "framework", "model", "device", "config")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_RECORD_BYTES = 2 * 1024 * 1024  # a record is a few KiB; 2 MiB leaves room for long curves and logs
+MAX_NESTING = 32  # a record nests 4 deep; far below Python's recursion limit in any reader
 
 
 def utc_now() -> str:
@@ -95,22 +102,9 @@ def write_record(results: str | os.PathLike, record: dict[str, Any]) -> Path:
     return write_atomic(runs_dir(results) / f"{record['run_id']}.json", record)
 
 
-def validate(record: Any) -> list[str]:
-    """Return what is wrong with a record (empty when it is usable)."""
-    if not isinstance(record, dict):
-        return ["not a JSON object"]
-    if record.get("schema_version") != SCHEMA_VERSION:
-        return [f"schema_version {record.get('schema_version')!r}, this framebench reads {SCHEMA_VERSION}"]
-    missing = [name for name in REQUIRED_FIELDS if name not in record]
-    if missing:
-        return [f"missing field(s): {', '.join(missing)}"]
-    if record["status"] not in STATUSES:
-        return [f"status {record['status']!r} is not one of {', '.join(STATUSES)}"]
-    if record["status"] == "ok" and not isinstance(record.get("metrics"), dict):
-        return ["an ok record without metrics"]
-    if record["status"] != "ok" and not record.get("reason"):
-        return [f"a {record['status']} record without a reason"]
-    return []
+def validate(record: Any, now: dt.datetime | None = None) -> list[str]:
+    """Return what is wrong with a record (empty when it is usable): ``bench.schema.validate``."""
+    return schema.validate(record, now)
 
 
 # Metrics that cannot be negative, and those that must be positive (a throughput of 0 is no run).
@@ -128,6 +122,8 @@ def metric_problems(record: dict[str, Any]) -> list[str]:
     accuracy or times, accuracy above 1, a share of peak above 100%); empty when they are plausible.
     The one validator every reader applies: such a record is listed as invalid, never averaged."""
     if record.get("status") != "ok":
+        return []
+    if not isinstance(record, dict) or record.get("status") != "ok":
         return []
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
     # The peak is an fp32 matrix product: a tf32 run may pass it without anything being wrong.
@@ -160,6 +156,61 @@ class Unreadable:
     reason: str
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply JSON ``text`` nests arrays and objects, counted without parsing it (no recursion)."""
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", _STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def read_json(path: str | os.PathLike) -> tuple[Any, str | None]:
+    """Parse a JSON file from outside: ``(value, None)``, or ``(None, a one-line reason)``.
+
+    Only a regular file is opened (a FIFO would block, /dev/zero never end), without blocking, and
+    read to at most MAX_RECORD_BYTES; nesting deeper than MAX_NESTING is refused before parsing, so no
+    reader can hit Python's recursion limit on it."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return None, "not a regular file (a FIFO, device or folder named like a record)"
+        if info.st_size > MAX_RECORD_BYTES:
+            return None, f"{info.st_size:,} bytes, more than a record's limit of {MAX_RECORD_BYTES:,}"
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between stat and open
+                return None, "not a regular file (a FIFO, device or folder named like a record)"
+            chunks, size = [], 0
+            while size <= MAX_RECORD_BYTES:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        if size > MAX_RECORD_BYTES:
+            return None, f"more than a record's limit of {MAX_RECORD_BYTES:,} bytes"
+        text = b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"unreadable: {_first_line(exc)}"
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        return None, f"invalid JSON: nested {depth} deep, more than a record's {MAX_NESTING}"
+    try:
+        return json.loads(text), None
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        return None, f"invalid JSON: {_first_line(exc)}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
 def leftover_records(*results_dirs: str | os.PathLike) -> list[Unreadable]:
     """Complete records left as temporary files (a writer stopped between writing and renaming).
 
@@ -167,37 +218,63 @@ def leftover_records(*results_dirs: str | os.PathLike) -> list[Unreadable]:
     found = []
     for results in results_dirs:
         for path in sorted(runs_dir(results).glob(".*.tmp")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if not validate(record) and isinstance(record.get("run_id"), str):
+            record, _ = read_json(path)
+            record = schema.migrate(record)
+            if record is not None and not validate(record) and isinstance(record.get("run_id"), str):
                 found.append(Unreadable(str(path), f"a complete record left as a temporary file (its writer "
                                         f"stopped before renaming it); rename it to {record['run_id']}.json "
                                         "to count it, or delete it"))  # fmt: skip
     return found
 
 
-def load_records(*results_dirs: str | os.PathLike) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+def load_records(
+    *results_dirs: str | os.PathLike, now: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], list[Unreadable]]:
     """Read every record under the given results directories; bad files are listed, not fatal.
 
-    Listed too: records with impossible metrics (``metric_problems``) and complete records left as
-    temporary files (``leftover_records``); neither is returned as a record."""
+    Each file is read safely (``read_json``), migrated to this schema version (``schema.migrate``)
+    and validated (``validate``, ``metric_problems``; ``now`` is the clock a future ``finished_at`` is
+    judged by). Listed, with the file and one line why, and never returned as records: invalid files,
+    records whose ``run_id`` another file holds with different content (every copy: which one is true
+    cannot be told), and complete records left as temporary files (``leftover_records``)."""
     records, unreadable = [], []
     for results in results_dirs:
         for path in sorted(runs_dir(results).glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                unreadable.append(Unreadable(str(path), f"invalid JSON: {str(exc).splitlines()[0]}"))
-                continue
-            problems = validate(record) or metric_problems(record)
-            if problems:
-                unreadable.append(Unreadable(str(path), problems[0]))
+            record, reason = read_json(path)
+            if reason is None:
+                record = schema.migrate(record)
+                problems = validate(record, now) or metric_problems(record)
+                reason = problems[0] if problems else None
+            if reason is not None:
+                unreadable.append(Unreadable(str(path), reason))
                 continue
             record["_path"] = str(path)
             records.append(record)
-    return records, unreadable + leftover_records(*results_dirs)
+    kept, duplicates = _without_conflicting_duplicates(records)
+    return kept, unreadable + duplicates + leftover_records(*results_dirs)
+
+
+def _without_conflicting_duplicates(
+    loaded: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[Unreadable]]:
+    """Records whose run_id no other file holds with different content, and the others named."""
+    by_id: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in loaded:
+        by_id[record["run_id"]].append(record)
+
+    def content(record: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in record.items() if k != "_path"}, sort_keys=True, default=str)
+
+    conflicting = {run_id for run_id, copies in by_id.items() if len({content(r) for r in copies}) > 1}
+    kept, named = [], []
+    for record in loaded:
+        if record["run_id"] not in conflicting:
+            kept.append(record)
+            continue
+        others = [r["_path"] for r in by_id[record["run_id"]] if r is not record]
+        named.append(Unreadable(record["_path"], f"duplicate run_id {record['run_id']} with different "
+                                f"content in {', '.join(others)}: neither copy is counted"))  # fmt: skip
+    return kept, named
 
 
 def _git(*args: str) -> str | None:
@@ -218,6 +295,36 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _cpu_flags_sha() -> str | None:
+    """12 hex digits of the SHA-256 of the CPU's feature flags (/proc/cpuinfo ``flags`` on x86,
+    ``Features`` on ARM), sorted; None where they cannot be read. Two CPUs with one model name and
+    core count but other instruction sets (or a VM exposing fewer) differ here."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("flags", "Features"):
+                flags = " ".join(sorted(set(value.split())))
+                return hashlib.sha256(flags.encode()).hexdigest()[:12]
+    except OSError:
+        pass
+    return None
+
+
+def host_id(cpu_model: str | None, cpu_cores: int | None, cpu_flags_sha: str | None) -> str:
+    """12 hex digits naming the host: its name, CPU model, core count and CPU flags (a host name alone
+    is shared by containers and cloud machines of one image)."""
+    identity = "|".join(str(part) for part in (socket.gethostname(), cpu_model, cpu_cores, cpu_flags_sha))
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def fingerprint(record: dict[str, Any]) -> str:
+    """A record's machine fingerprint: CPU model, cores and flags hash (``flags ?`` when the record
+    predates it), e.g. to tell two machines of one label apart."""
+    env = record.get("environment") if isinstance(record.get("environment"), dict) else {}
+    flags = env.get("cpu_flags_sha") or "?"
+    return f"{env.get('cpu_model') or '?'} · {env.get('cpu_cores') or '?'} cores · flags {flags}"
 
 
 _GPU_CACHE: list[list[dict[str, str]]] = []
@@ -321,13 +428,15 @@ def machine_label(record: dict[str, Any]) -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Where a run happened: Python, OS, CPU, GPU, host, framebench commit."""
+    """Where a run happened: Python, OS, CPU (model, cores, flags hash), GPU, host, framebench commit."""
+    cpu_model, cpu_cores, flags = _cpu_model(), os.cpu_count(), _cpu_flags_sha()
     return {
         "python": platform.python_version(),
         "os": f"{platform.system()} {platform.release()}",
-        "cpu_model": _cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "host_id": hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12],
+        "cpu_model": cpu_model,
+        "cpu_cores": cpu_cores,
+        "cpu_flags_sha": flags,
+        "host_id": host_id(cpu_model, cpu_cores, flags),
         "gpus": _gpu_info(),
         **source_state(),
     }

@@ -540,7 +540,9 @@ def test_minimal_and_malformed_records_do_not_crash(tmp_path):
         "config": {"seed": 0},
         "metrics": {},
     }
-    write(tmp_path, minimal, dict(minimal, run_id="malformed", config="seed=0"))
+    write(tmp_path, minimal)  # the writer refuses a malformed record: it comes from elsewhere
+    malformed = dict(minimal, run_id="malformed", config="seed=0")
+    records.write_atomic(records.runs_dir(tmp_path) / "malformed.json", malformed)
     text = render(tmp_path, draw=True)
     where = heading_of(section(text, "## Summary"), "### cpu")[4:]
     assert where == "cpu · ? · ? cores"  # no environment: an unknown machine, still its own table
