@@ -10,6 +10,7 @@ counts its newest failed or skipped record. ``bench.report.cells.dedupe`` and ``
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections import defaultdict
@@ -17,19 +18,31 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.records import load_records, machine_label
+from bench.schema import parse_time
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _section(record: dict[str, Any], name: str) -> dict[str, Any]:
+    value = record.get(name) if isinstance(record, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def _mode(record: dict[str, Any]) -> str:
-    framework = record.get("framework") if isinstance(record.get("framework"), dict) else {}
-    return str(framework.get("mode") or (record.get("config") or {}).get("mode") or "?")
+    return str(_section(record, "framework").get("mode") or _section(record, "config").get("mode") or "?")
+
+
+def finished(record: dict[str, Any]) -> dt.datetime:
+    """When a record finished, parsed (a record without a readable time sorts oldest)."""
+    return parse_time(record.get("finished_at")) or _NEVER
 
 
 def config_identity(record: dict[str, Any]) -> str:
     """A configuration on one machine-device: the config (without the data folder), the resolved mode,
     the device kind and the machine. The data hash and the build are compared apart (``choose``)."""
-    config = {k: v for k, v in (record.get("config") or {}).items() if k != "data_dir"}
+    config = {k: v for k, v in _section(record, "config").items() if k != "data_dir"}
     config["mode"] = _mode(record)
-    device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    device = _section(record, "device")
     config["device"] = device.get("kind") or config.get("device")
     try:
         config["machine"] = machine_label(record)
@@ -41,9 +54,8 @@ def config_identity(record: dict[str, Any]) -> str:
 def build_of(record: dict[str, Any]) -> tuple[str | None, str | None]:
     """A record's software build: its framework versions (as canonical JSON) and framebench commit;
     each None when unknown (a run that died before its framework reported its versions)."""
-    framework = record.get("framework") if isinstance(record.get("framework"), dict) else {}
-    versions = framework.get("versions") or None
-    commit = (record.get("environment") or {}).get("framebench_commit") or None
+    versions = _section(record, "framework").get("versions") or None
+    commit = _section(record, "environment").get("framebench_commit") or None
     return (json.dumps(versions, sort_keys=True, default=str) if versions else None,
             str(commit) if commit else None)  # fmt: skip
 
@@ -59,7 +71,7 @@ def same_build(
 
 
 def _data_sha(record: dict[str, Any]) -> str | None:
-    return (record.get("data") or {}).get("sha256") if isinstance(record.get("data"), dict) else None
+    return _section(record, "data").get("sha256")
 
 
 def _same_configuration(a: dict[str, Any], b: dict[str, Any], pool_commits: bool) -> bool:
@@ -80,10 +92,11 @@ def choose(
     without an ok record counts its newest failed or skipped record. So a failure recorded after a
     good run (a run repeated without --resume, a child outliving a killed parent) never hides it, and
     ``--resume`` (``completed_keys``) skips exactly the configurations the report shows as ok.
+    Newest is by parsed ``finished_at`` (load_records has refused times in the future).
     """
     order = sorted(
-        records,
-        key=lambda r: (r.get("status") == "ok", str(r.get("finished_at") or ""), str(r.get("run_id") or "")),
+        (r for r in records if isinstance(r, dict)),
+        key=lambda r: (r.get("status") == "ok", finished(r), str(r.get("run_id") or "")),
         reverse=True,
     )
     counted: list[dict[str, Any]] = []
@@ -92,6 +105,7 @@ def choose(
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in order:
         identity, key = config_identity(record), record.get("config_key")
+        key = key if isinstance(key, str) else None
         place = json.loads(identity)
         where = f"{place.get('device')}|{place.get('machine')}|{key}" if key else None
         candidates = by_identity[identity] + (by_key[where] if where else [])
@@ -122,7 +136,7 @@ def completed_keys(
         if record["status"] != "ok" or not record.get("config_key"):
             continue
         if versions is not None or commit is not None:
-            current = (versions or {}).get(str((record.get("framework") or {}).get("name")))
+            current = (versions or {}).get(str(_section(record, "framework").get("name")))
             now = (json.dumps(current, sort_keys=True, default=str) if current else None, commit)
             if not same_build(build_of(record), now, pool_commits):
                 continue
