@@ -29,6 +29,7 @@ from bench.schema import SCHEMA_VERSION
 STATUSES = schema.STATUSES
 REQUIRED_FIELDS = ("schema_version", "run_id", "status", "framework", "model", "device", "config")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CPUINFO = Path("/proc/cpuinfo")  # the CPU's model name and flags (Linux)
 MAX_RECORD_BYTES = 2 * 1024 * 1024  # a record is a few KiB; 2 MiB leaves room for long curves and logs
 MAX_NESTING = 32  # a record nests 4 deep; far below Python's recursion limit in any reader
 
@@ -289,7 +290,7 @@ def _git(*args: str) -> str | None:
 
 def _cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in CPUINFO.read_text().splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -302,7 +303,7 @@ def _cpu_flags_sha() -> str | None:
     ``Features`` on ARM), sorted; None where they cannot be read. Two CPUs with one model name and
     core count but other instruction sets (or a VM exposing fewer) differ here."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in CPUINFO.read_text().splitlines():
             key, _, value = line.partition(":")
             if key.strip() in ("flags", "Features"):
                 flags = " ".join(sorted(set(value.split())))
