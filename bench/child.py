@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,17 +56,21 @@ def time_to_target(curve: list[dict[str, Any]], target: float) -> dict[str, Any]
 
 
 def summarize(curve: list[dict[str, Any]], train_examples: int, test_examples: int) -> dict[str, Any]:
-    """Metrics from the per-epoch curve; epoch 1 (warm-up/compile) is kept out of steady state."""
+    """Metrics from the per-epoch curve; curve[0] (the warm-up: compilation) is kept out of steady state.
+
+    ``first_epoch_seconds`` is curve[0]'s time only when it was a whole epoch (not a warm-up by steps);
+    accuracy and loss are the last evaluated point's (a timing run is never evaluated: None)."""
     from bench.stats import quartiles
 
-    steady = [train_examples / p["train_seconds"] for p in curve[1:]]
+    steady = [p.get("train_examples", train_examples) / p["train_seconds"] for p in curve[1:]]
+    evaluated = [p for p in curve if p.get("test_accuracy") is not None]
     return {
-        "final_test_accuracy": curve[-1]["test_accuracy"],
+        "final_test_accuracy": evaluated[-1]["test_accuracy"] if evaluated else None,
         "final_train_loss": curve[-1]["train_loss"],
         "steady_examples_per_sec": statistics.median(steady) if steady else None,
         "steady_examples_per_sec_iqr": list(quartiles(steady)) if len(steady) >= 2 else None,
         "steady_epochs": len(steady),
-        "first_epoch_seconds": curve[0]["train_seconds"],
+        "first_epoch_seconds": None if curve[0].get("warmup_steps") else curve[0]["train_seconds"],
         "train_seconds_total": sum(p["train_seconds"] for p in curve),
         "eval_examples_per_sec": warm_eval_examples_per_sec(curve, test_examples),
     }
@@ -98,6 +103,56 @@ def _seconds_since_process_start() -> float | None:
     return round(now - ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
+# A timing run warms up by about this many training steps instead of a whole epoch: compilation
+# (jit, torch.compile, tf.function, hybridize) happens at the first step of each batch shape, and
+# allocator, caches and thread pools settle within a few steps more; 30 leave margin over that at a
+# tenth of an epoch's cost (234 steps of 256 examples).
+WARMUP_STEPS = 30
+# The warm-up's batch count equals the epoch's modulo this period, ending in the epoch's last
+# (smaller) batch, so a loop running k steps per call (Keras's steps_per_execution = 32), for any
+# power of two k up to 64, meets the same call shapes in the warm-up as in the timed epochs.
+WARMUP_PERIOD = 64
+
+
+def warmup_order(order: Any, batch_size: int) -> Any:
+    """The examples a warm-up by steps trains: about WARMUP_STEPS full batches and then the epoch's
+    last batch, its batch count congruent to the epoch's modulo WARMUP_PERIOD; the whole ``order``
+    when the epoch is not much longer than that."""
+    import numpy as np
+
+    n = len(order)
+    batches = -(-n // batch_size)
+    if batches <= WARMUP_STEPS + WARMUP_PERIOD:
+        return order
+    keep = WARMUP_STEPS + (batches - WARMUP_STEPS) % WARMUP_PERIOD
+    tail = n - (batches - 1) * batch_size  # the epoch's last batch (a full one when it divides)
+    return np.concatenate([order[: (keep - 1) * batch_size], order[n - tail :]])
+
+
+class Skip(Exception):
+    """This configuration cannot run here (recorded as skipped with the reason)."""
+
+
+class Diverged(Exception):
+    """The training loss stopped being finite (recorded as failed with the reason)."""
+
+
+@dataclass
+class Run:
+    """One run's state, passed from step to step."""
+
+    config: RunConfig
+    record: dict[str, Any]
+    spec: Any = None
+    dataset: Any = None
+    framework: Any = None
+    model: Any = None
+    train: Any = None
+    test: Any = None
+    order_rng: Any = None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+
 def run_one(
     config: RunConfig,
     results: Path,
@@ -108,126 +163,173 @@ def run_one(
 ) -> dict[str, Any]:
     """Train and evaluate one configuration in this process; write and return its record
     (``runs/<run_id>.json``; a new id when none is given). ``process`` says how this process
-    started (``{"start": "fresh"}`` or ``"fork"`` from bench.forkserver); it is recorded."""
+    started (``{"start": "fresh"}`` or ``"fork"`` from bench.forkserver); it is recorded.
+
+    The steps: ``build`` (framework, model, data on the device), ``warm_up`` (curve[0]), ``train``
+    (the other epochs), ``measure`` (metrics, memory, the device's peak) and ``record``; the record's
+    ``process`` says what the run paid before, in and after its warm-up."""
     _set_thread_env(config.threads)
+    run = Run(config, records.base_record(config.to_dict(), run_id))
+    run.record.update(log_path=log_path, schedule=schedule, process=process or {"start": "fresh"})
+    cost = run.record["process"]
+    try:
+        build(run)
+        cost["seconds_before_training"] = _seconds_since_process_start()
+        start = time.perf_counter()
+        warm_up(run)
+        cost["warmup_seconds"] = round(time.perf_counter() - start, 3)
+        train(run)
+        start = time.perf_counter()
+        measure(run)
+        cost["seconds_after_training"] = round(time.perf_counter() - start, 3)
+    except Skip as exc:
+        return record(run, results, "skipped", str(exc))
+    except Diverged as exc:
+        return record(run, results, "failed", str(exc))
+    return record(run, results, "ok")
+
+
+def build(run: Run) -> None:
+    """Load the data, build the model on its device with its initial weights, put the data there."""
     import numpy as np
 
     import impls
     from bench import data as data_mod
-    from bench.contract import NativeSource, Unsupported
+    from bench.contract import Unsupported
     from bench.specs import get_spec
 
-    spec = get_spec(config.model)
-    record = records.base_record(config.to_dict(), run_id)
-    record["log_path"] = log_path
-    record["schedule"] = schedule
-    record["process"] = process or {"start": "fresh"}
-    record["model"].update(
-        params=spec.num_params(),
-        train_flops_per_example=spec.train_flops(),
-        forward_flops_per_example=spec.forward_flops(),
-    )
-    dataset = data_mod.load(config.data_dir)
-    record["config_key"] = config.key(dataset.sha256, record["device"]["machine"])
-    record["data"] = {
+    config, rec = run.config, run.record
+    run.spec = spec = get_spec(config.model)
+    rec["model"].update(params=spec.num_params(), train_flops_per_example=spec.train_flops(),
+                        forward_flops_per_example=spec.forward_flops())  # fmt: skip
+    run.dataset = dataset = data_mod.load(config.data_dir)
+    rec["config_key"] = config.key(dataset.sha256, rec["device"]["machine"])
+    rec["data"] = {
         "name": "fashion-mnist",
         "sha256": dataset.sha256,
         "source": dataset.source,
         "train_examples": len(dataset.train_labels),
         "test_examples": len(dataset.test_labels),
     }
-
-    def finish(status: str, reason: str | None = None) -> dict[str, Any]:
-        record.update(status=status, reason=reason, finished_at=records.utc_now())
-        records.write_record(results, record)
-        return record
-
     try:
-        framework = impls.load_class(config.framework)(threads=config.threads)
-        mode = config.mode
-        record["framework"]["versions"] = framework.versions()
+        run.framework = framework = impls.load_class(config.framework)(threads=config.threads)
+        rec["framework"]["versions"] = framework.versions()
         if config.device not in framework.devices():
             try:
                 framework.device_name(config.device)
-                reason = f"{config.framework} sees no {config.device} in this environment"
+                raise Skip(f"{config.framework} sees no {config.device} in this environment")
             except Unsupported as exc:
-                reason = str(exc)
-            return finish("skipped", reason)
-        record["device"]["name"] = framework.device_name(config.device)
-        model = framework.build(spec, config.device, mode, precision=config.precision)
-        record["framework"]["settings"] = framework.settings(config.device, mode, precision=config.precision)
+                raise Skip(str(exc)) from None
+        rec["device"]["name"] = framework.device_name(config.device)
+        run.model = model = framework.build(spec, config.device, config.mode, precision=config.precision)
+        rec["framework"]["settings"] = framework.settings(
+            config.device, config.mode, precision=config.precision
+        )
         if config.input == "native" and not callable(getattr(model, "native_input", None)):
-            raise Unsupported(f"{config.framework} has no native input pipeline (Model.native_input)")
-    except Unsupported as exc:
-        return finish("skipped", str(exc))
+            raise Skip(f"{config.framework} has no native input pipeline (Model.native_input)")
+        model.set_weights(spec.initial_weights(config.seed))
+        run.train = _train_data(run)
+    except Unsupported as exc:  # e.g. the native loader's package is missing in this environment
+        raise Skip(str(exc)) from None
+    run.test = model.put(data_mod.Dataset.as_float(dataset.test_images), dataset.test_labels)
+    model.sync()
+    # The shuffling stream is separate from the init stream; same seed -> same order everywhere.
+    run.order_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
 
-    model.set_weights(spec.initial_weights(config.seed))
-    if config.input == "native":
+
+def _train_data(run: Run) -> Any:
+    from bench import data as data_mod
+    from bench.contract import NativeSource
+
+    dataset = run.dataset
+    if run.config.input == "native":
         source = NativeSource(
             images=dataset.train_images,
             labels=dataset.train_labels,
             data_dir=dataset.source,
             split="train",
-            workers=config.loader_workers,
+            workers=run.config.loader_workers,
         )
-        try:
-            train = model.native_input(source)
-        except Unsupported as exc:  # e.g. the loader's package is missing in this environment
-            return finish("skipped", str(exc))
-    else:
-        train = model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
-    test = model.put(data_mod.Dataset.as_float(dataset.test_images), dataset.test_labels)
-    model.sync()
-    # The shuffling stream is separate from the init stream; same seed -> same order everywhere.
-    order_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0x5EED]))
-    n_train, n_test = len(dataset.train_labels), len(dataset.test_labels)
-    curve = []
-    epochs = config.train_epochs
-    # A timing run (throughput only) is evaluated after its last epoch, twice: the first evaluation warms
-    # the eval path up (compilation), the second is timed. Its first epoch, like every run's, is the
-    # warm-up kept out of steady state. A full run's first evaluation is cold: ``eval_warm`` says so.
-    record["process"]["seconds_before_training"] = _seconds_since_process_start()
-    for epoch in range(1, epochs + 1):
-        order = order_rng.permutation(n_train)
-        model.sync()
-        start = time.perf_counter()
-        stats = model.train_epoch(train, order, config.batch_size, config.lr)
-        model.sync()
-        train_seconds = time.perf_counter() - start
-        if not np.isfinite(stats.loss):
-            return finish("failed", f"training diverged: loss is {stats.loss} at epoch {epoch}")
-        evaluation, eval_seconds, eval_warm = None, None, None
-        if config.purpose == "full" or epoch == epochs:
-            eval_warm = config.purpose != "full" or any(p["eval_seconds"] for p in curve)
-            if config.purpose != "full":
-                model.evaluate(test)  # warm-up, untimed
-                model.sync()
-            start = time.perf_counter()
-            evaluation = model.evaluate(test)
-            model.sync()
-            eval_seconds = time.perf_counter() - start
-        point = {
-            "epoch": epoch,
-            "train_examples": len(order),
-            "train_loss": stats.loss,
-            "train_accuracy": stats.accuracy,
-            "test_loss": evaluation.loss if evaluation else None,
-            "test_accuracy": evaluation.accuracy if evaluation else None,
-            "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds,
-            "eval_warm": eval_warm,
-            "examples_per_sec": len(order) / train_seconds,
-        }
-        curve.append(point)
-        _emit({"event": "epoch", "epochs": epochs, **point})
+        return run.model.native_input(source)
+    return run.model.put(data_mod.Dataset.as_float(dataset.train_images), dataset.train_labels)
 
-    metrics = summarize(curve, n_train, n_test)
+
+def steps_warm_up(run: Run) -> bool:
+    """Whether this run warms up by steps: a timing run with timed epochs after its warm-up, in a mode
+    that does not compile the whole epoch at once (``Framework.WHOLE_EPOCH_MODES``)."""
+    whole_epoch = getattr(type(run.framework), "WHOLE_EPOCH_MODES", ())
+    return (
+        run.config.purpose == "timing" and run.config.train_epochs > 1 and run.config.mode not in whole_epoch
+    )
+
+
+def warm_up(run: Run) -> None:
+    """curve[0]: a timing run's warm-up by steps (``warmup_order``), or a whole first epoch (a full
+    run's first, evaluated; a whole-epoch mode's). It consumes the epoch's shuffle all the same, so
+    the timed epochs train in the same orders either way."""
+    order = run.order_rng.permutation(len(run.dataset.train_labels))
+    if steps_warm_up(run):
+        partial = warmup_order(order, run.config.batch_size)
+        if len(partial) < len(order):
+            point = _epoch(run, 1, partial, evaluate=False)
+            point["warmup_steps"] = -(-len(partial) // run.config.batch_size)
+            return
+    _epoch(run, 1, order, evaluate=run.config.purpose == "full")
+
+
+def train(run: Run) -> None:
+    """The epochs after the warm-up: timed; a full run's evaluated after each."""
+    for epoch in range(2, run.config.train_epochs + 1):
+        order = run.order_rng.permutation(len(run.dataset.train_labels))
+        _epoch(run, epoch, order, evaluate=run.config.purpose == "full")
+
+
+def _epoch(run: Run, epoch: int, order: Any, evaluate: bool) -> dict[str, Any]:
+    """Train one pass over ``order`` (and evaluate after it when asked); append its curve point."""
+    import numpy as np
+
+    model, config = run.model, run.config
+    model.sync()
+    start = time.perf_counter()
+    stats = model.train_epoch(run.train, order, config.batch_size, config.lr)
+    model.sync()
+    train_seconds = time.perf_counter() - start
+    if not np.isfinite(stats.loss):
+        raise Diverged(f"training diverged: loss is {stats.loss} at epoch {epoch}")
+    evaluation, eval_seconds, eval_warm = None, None, None
+    if evaluate:
+        eval_warm = any(p["eval_seconds"] for p in run.curve)  # a run's first evaluation is cold
+        start = time.perf_counter()
+        evaluation = model.evaluate(run.test)
+        model.sync()
+        eval_seconds = time.perf_counter() - start
+    point = {
+        "epoch": epoch,
+        "train_examples": len(order),
+        "train_loss": stats.loss,
+        "train_accuracy": stats.accuracy,
+        "test_loss": evaluation.loss if evaluation else None,
+        "test_accuracy": evaluation.accuracy if evaluation else None,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "eval_warm": eval_warm,
+        "examples_per_sec": len(order) / train_seconds,
+    }
+    run.curve.append(point)
+    _emit({"event": "epoch", "epochs": config.train_epochs, **point})
+    return point
+
+
+def measure(run: Run) -> None:
+    """The run's metrics from its curve, its memory peaks and its device's matmul peak (bench.peak)."""
+    config, spec, rec = run.config, run.spec, run.record
+    metrics = summarize(run.curve, len(run.dataset.train_labels), len(run.dataset.test_labels))
     metrics["time_to_target"] = (
-        time_to_target(curve, spec.target_accuracy) if config.purpose == "full" else None
+        time_to_target(run.curve, spec.target_accuracy) if config.purpose == "full" else None
     )
     metrics["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    metrics["peak_device_memory_bytes"] = framework.peak_device_memory_bytes(config.device)
-    peak = device_peak(framework, record)  # measured now, or once per machine and build (bench.peak)
+    metrics["peak_device_memory_bytes"] = run.framework.peak_device_memory_bytes(config.device)
+    peak = device_peak(run.framework, rec)  # measured now, or once per machine and build (bench.peak)
     metrics["device_peak_gflops"] = peak["gflops"]
     metrics["device_peak_method"] = peak["method"]
     metrics["device_peak_source"] = peak["source"]
@@ -237,9 +339,15 @@ def run_one(
         metrics["share_of_peak"] = achieved / peak["gflops"]
     else:
         metrics["achieved_gflops"] = metrics["share_of_peak"] = None
-    record["metrics"] = metrics
-    record["curve"] = curve
-    return finish("ok")
+    rec["metrics"] = metrics
+    rec["curve"] = run.curve
+
+
+def record(run: Run, results: Path, status: str, reason: str | None = None) -> dict[str, Any]:
+    """Finish the record with its outcome and write it (atomically); return it."""
+    run.record.update(status=status, reason=reason, finished_at=records.utc_now())
+    records.write_record(results, run.record)
+    return run.record
 
 
 def describe(framework: str) -> dict[str, Any]:

@@ -111,6 +111,10 @@ class Framework(Protocol):
 
     NAME: ClassVar[str]
     MODES: ClassVar[tuple[str, ...]]  # the first is the default
+    # Optional: modes that compile a whole epoch at once (a scan over its steps, one graph of it): a
+    # timing run in one warms up by a whole epoch, since a shorter one would compile another program.
+    # Every other mode warms up by steps (bench.child.warmup_order).
+    WHOLE_EPOCH_MODES: ClassVar[tuple[str, ...]]
 
     def __init__(self, threads: int) -> None:
         """Import the framework and set its CPU threading (intra-op = threads, inter-op = 1)."""

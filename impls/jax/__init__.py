@@ -106,6 +106,7 @@ class FlaxFramework:
 
     NAME: ClassVar[str] = "jax"
     MODES: ClassVar[tuple[str, ...]] = ("jit", "scan")
+    WHOLE_EPOCH_MODES: ClassVar[tuple[str, ...]] = ("scan",)  # one lax.scan over the epoch
 
     @staticmethod
     def preload(threads: int) -> list[str]:

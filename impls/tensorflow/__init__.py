@@ -54,6 +54,7 @@ class KerasFramework:
 
     NAME: ClassVar[str] = "tensorflow"
     MODES: ClassVar[tuple[str, ...]] = ("function", "xla", "eager", "epoch-function")
+    WHOLE_EPOCH_MODES: ClassVar[tuple[str, ...]] = ("epoch-function",)  # one tf.function per epoch
 
     def __init__(self, threads: int) -> None:
         # Threading can only be set before the TF runtime starts (the first op). Setting the same

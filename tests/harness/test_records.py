@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import ClassVar
 
 import pytest
 
@@ -237,3 +238,115 @@ def test_a_readme_changed_outside_the_block_or_any_other_change_is_dirty(monkeyp
     assert records.source_state()["framebench_dirty"] is True
     fake_repo(monkeypatch, tmp_path, README, README.replace("<!-- verdict:end -->", ""), " M README.md")
     assert records.source_state()["framebench_dirty"] is True  # markers broken: the whole file counts
+
+
+# --- the child's steps: a timing run warms up by steps and is never evaluated (issue 29, item 6) ---
+
+
+def test_a_warm_up_by_steps_keeps_the_epochs_batch_shapes_and_call_pattern():
+    import numpy as np
+
+    from bench import child
+
+    order = np.arange(60_000)
+    warm = child.warmup_order(order, 256)
+    epoch_batches, warm_batches = -(-60_000 // 256), -(-len(warm) // 256)
+    assert child.WARMUP_STEPS <= warm_batches < child.WARMUP_STEPS + child.WARMUP_PERIOD
+    assert (epoch_batches - warm_batches) % 64 == 0  # so also modulo 32 (Keras's steps_per_execution)
+    assert len(warm) == (warm_batches - 1) * 256 + 60_000 % 256  # full batches, then the epoch's last
+    assert list(warm[-(60_000 % 256) :]) == list(order[-(60_000 % 256) :])
+    assert list(warm[:256]) == list(order[:256])
+    short = np.arange(256 * 90)
+    assert child.warmup_order(short, 256) is short  # not much longer than a warm-up: the whole epoch
+
+
+class _Clock:
+    now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake_child(monkeypatch):
+    """bench.child in this process with a numpy framework on a fake clock (2 s per pass, whatever its
+    length), recording the orders it trains and counting its evaluations."""
+    from types import SimpleNamespace
+
+    from fake_frameworks import NumpyFramework, NumpyModel
+
+    import impls
+    from bench import child, data
+    from bench.contract import EpochStats
+
+    try:
+        data.load(None, allow_download=False)
+    except data.DataError as exc:
+        pytest.skip(f"Fashion-MNIST not installed: {exc}")
+    clock = _Clock()
+
+    class Model(NumpyModel):
+        orders: ClassVar[list] = []
+        evaluations: ClassVar[list] = []
+
+        def train_epoch(self, data, order, batch_size, lr):
+            type(self).orders.append(order.copy())
+            clock.now += 2.0
+            return EpochStats(1.0, 0.5)
+
+        def evaluate(self, data):
+            type(self).evaluations.append(clock.now)
+            return super().evaluate(data)
+
+    class Framework(NumpyFramework):
+        model_class = Model
+
+    monkeypatch.setenv(impls.EXTRA_ENV_VAR, "numpy=fake_frameworks:NumpyFramework")
+    monkeypatch.setattr(impls, "load_class", lambda name: Framework)
+    monkeypatch.setattr(child, "time", SimpleNamespace(perf_counter=clock.perf_counter))
+    monkeypatch.setattr(child, "device_peak", lambda fw, rec: {"gflops": 100.0, "method": "m", "source": "s"})
+    return Framework
+
+
+def _child_run(tmp_path, purpose: str) -> dict:
+    from bench import child
+    from bench.config import RunConfig
+
+    config = RunConfig(framework="numpy", model="mlp", device="cpu", mode="float64", seed=0, epochs=3,
+                       batch_size=256, lr=0.1, threads=1, purpose=purpose, timing_epochs=2)  # fmt: skip
+    return child.run_one(config, tmp_path)
+
+
+def test_a_timing_run_warms_up_by_steps_and_records_its_cost(tmp_path, fake_child):
+    record = _child_run(tmp_path, "timing")
+    assert record["status"] == "ok", record["reason"]
+    assert fake_child.model_class.evaluations == []  # no evaluation at all
+    warm, *timed = record["curve"]
+    assert warm["warmup_steps"] == 43 and warm["train_examples"] == 42 * 256 + 96
+    assert [p["train_examples"] for p in timed] == [60_000, 60_000]
+    metrics, cost = record["metrics"], record["process"]
+    assert metrics["steady_epochs"] == 2 and metrics["steady_examples_per_sec"] == pytest.approx(30_000)
+    assert metrics["first_epoch_seconds"] is None and metrics["final_test_accuracy"] is None
+    assert cost["warmup_seconds"] == 2.0 and cost["seconds_after_training"] == 0.0
+    assert "seconds_before_training" in cost
+    (written,) = records.load_records(tmp_path)[0]
+    assert written["curve"][0]["warmup_steps"] == 43
+
+
+def test_a_whole_epoch_mode_and_a_full_run_keep_a_whole_first_epoch(tmp_path, fake_child):
+    orders = fake_child.model_class.orders
+    _child_run(tmp_path / "steps", "timing")
+    by_steps = list(orders)
+    orders.clear()
+    fake_child.WHOLE_EPOCH_MODES = ("float64",)
+    whole = _child_run(tmp_path / "whole", "timing")
+    assert "warmup_steps" not in whole["curve"][0] and whole["curve"][0]["train_examples"] == 60_000
+    assert whole["metrics"]["first_epoch_seconds"] == 2.0
+    # the warm-up consumes the epoch's shuffle either way: the timed epochs train the same orders
+    assert len(by_steps) == len(orders) == 3
+    assert list(by_steps[0][:256]) == list(orders[0][:256])
+    assert all(list(a) == list(b) for a, b in zip(by_steps[1:], orders[1:], strict=True))
+    full = _child_run(tmp_path / "full", "full")
+    assert "warmup_steps" not in full["curve"][0]
+    assert len(fake_child.model_class.evaluations) == 3  # a full run is evaluated after every epoch
+    assert full["metrics"]["final_test_accuracy"] == full["curve"][-1]["test_accuracy"]

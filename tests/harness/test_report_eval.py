@@ -69,13 +69,14 @@ def run(tmp_path, purpose: str, epochs: int = 3) -> dict:
     return child.run_one(config, tmp_path)
 
 
-def test_a_timing_run_times_its_second_evaluation(tmp_path, fake_child):
+def test_a_timing_run_is_never_evaluated(tmp_path, fake_child):
+    """A throughput-only run pays for no evaluation (issue 29, item 6): its eval figure is the full runs'."""
     record = run(tmp_path, "timing")
     assert record["status"] == "ok", record["reason"]
-    assert fake_child.model_class.evaluations == 2  # warm-up, then the timed one
-    evaluated = [p for p in record["curve"] if p["eval_seconds"]]
-    assert [(p["eval_seconds"], p["eval_warm"]) for p in evaluated] == [(WARM, True)]
-    assert record["metrics"]["eval_examples_per_sec"] == pytest.approx(10_000 / WARM)
+    assert fake_child.model_class.evaluations == 0
+    assert all(p["eval_seconds"] is None and p["test_accuracy"] is None for p in record["curve"])
+    assert record["metrics"]["eval_examples_per_sec"] is None
+    assert record["metrics"]["final_test_accuracy"] is None
 
 
 def test_a_full_runs_first_evaluation_is_cold_and_left_out(tmp_path, fake_child):

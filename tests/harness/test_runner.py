@@ -222,9 +222,10 @@ def test_native_input_and_timing_runs_are_recorded_as_such(tmp_path):
     # the native loader delivers the same batches: same seed, same curve
     device, native = got["device", "full"], got["native", "full"]
     assert [p["train_loss"] for p in device["curve"]] == [p["train_loss"] for p in native["curve"]]
-    timing = got["device", "timing"]  # a warm-up epoch, then 2 measured epochs, evaluated once at the end
+    timing = got["device", "timing"]  # a warm-up by steps, then 2 measured epochs, never evaluated
     assert [p["epoch"] for p in timing["curve"]] == [1, 2, 3]
-    assert [p["test_accuracy"] is None for p in timing["curve"]] == [True, True, False]
+    assert [p["test_accuracy"] is None for p in timing["curve"]] == [True, True, True]
+    assert timing["curve"][0]["warmup_steps"] and timing["curve"][0]["train_examples"] < 60_000
     metrics = timing["metrics"]
     assert metrics["time_to_target"] is None and metrics["steady_epochs"] == 2
     speeds = sorted(60_000 / p["train_seconds"] for p in timing["curve"][1:])
