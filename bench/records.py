@@ -122,8 +122,6 @@ def metric_problems(record: dict[str, Any]) -> list[str]:
     """What is impossible in an ok record's metrics (NaN or infinite values, negative throughput,
     accuracy or times, accuracy above 1, a share of peak above 100%); empty when they are plausible.
     The one validator every reader applies: such a record is listed as invalid, never averaged."""
-    if record.get("status") != "ok":
-        return []
     if not isinstance(record, dict) or record.get("status") != "ok":
         return []
     metrics = record.get("metrics") if isinstance(record.get("metrics"), dict) else {}
