@@ -14,13 +14,18 @@ installing into one virtualenv corrupt it) in the repository, with FRAMEBENCH_CO
 from the submitting checkout. Every shard computes the same whole matrix and keeps its part
 (bench.shard), so nothing is shared between jobs but the repository. The launcher waits for every job
 and reports each shard: state, exit code, folder; a job that died names its log and the command that
-reruns just that shard with --resume. The plan (the matrix, its shards and their commands) is
+reruns just that shard with --resume. Each shard's outcome names the runs that hung (their records,
+written by the run's watchdog, bench.process) and, for a job that died, the run it was in (a log
+without a record). Slurm jobs waiting in the queue print their state every minute; with
+``--queue-timeout MINUTES`` a job still queued then is cancelled (one line), the other shards go on.
+The plan (the matrix, its shards and their commands) is
 ``bench.launch_plan``; this module submits, waits and reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -37,6 +42,9 @@ from bench import config as cfg
 from bench.launch_plan import ROOT, Shard, build_shards, parse_only, plan_from_cli, shard_dir, strip_dashes
 
 RESULTS_GRACE_S = {"local": 2.0, "slurm": 15.0}  # how long submitit waits for a finished job's result
+QUEUED_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "UNKNOWN")  # not yet running (UNKNOWN: just sent)
+QUEUE_REPORT_S = 60.0  # how often a job waiting in the queue says so
+QUEUE_POLL_S = 10.0  # how often the queue is asked (submitit's watcher caches squeue/sacct for a minute)
 EXECUTORS = ("auto", "slurm", "local")
 VIAS = ("nox", "python")
 
@@ -55,6 +63,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
     p.add_argument("--timeout-min", default="720", help="time limit of each job in minutes (default 720)")
+    p.add_argument(
+        "--queue-timeout",
+        metavar="MINUTES",
+        help="cancel a Slurm job still waiting in the queue after this many minutes (default: wait)",
+    )
     p.add_argument(
         "--results-root", default="results/launch", help="shard i of n writes ROOT/shard-i-of-n (default "
         "results/launch); submitit logs in ROOT/submitit"
@@ -80,7 +93,7 @@ class Outcome:
 
     shard: Shard
     job_id: str
-    state: str  # ok | failed runs | exit N | killed by SIGNAME | died | not submitted
+    state: str  # ok | failed runs | exit N | killed by SIGNAME | died | not submitted | queue timeout
     exit_code: int | None
     log: Path | None
     error: str | None = None
@@ -207,6 +220,7 @@ def launch(
     out: TextIO = sys.stderr,
     command_for: Callable[[Shard], list[str]] | None = None,
     one_folder: bool = False,
+    queue_timeout_min: float | None = None,
 ) -> list[Outcome]:
     """Submit one job per shard, wait for all of them, return what became of each.
 
@@ -231,6 +245,7 @@ def launch(
     logs.mkdir(parents=True, exist_ok=True)
     env = job_environment()
     executor_ = submitit.AutoExecutor(folder=logs / "%j", cluster=kind)
+    launched_at = time.time()
     watcher = _squeue_watcher() if kind == "slurm" and not _sacct_works() else None
     outcomes: list[Outcome] = []
     submitted: list[tuple[Shard, Any]] = []
@@ -262,14 +277,100 @@ def launch(
             outcomes.append(_wait(shard, job, out))
     if kind != "local":
         try:
-            outcomes += [_wait(shard, job, out) for shard, job in submitted]
+            timeout_s = None if queue_timeout_min is None else queue_timeout_min * 60
+            rerun = {shard.index: rerun_command(shard, run_args, results_root, via, kind, one_folder)
+                     for shard, _ in submitted}  # fmt: skip
+            cancelled = watch_queue(submitted, timeout_s, out, rerun)
+            outcomes += [cancelled.get(shard.index) or _wait(shard, job, out) for shard, job in submitted]
         except KeyboardInterrupt:
             ids = " ".join(str(job.job_id) for _, job in submitted)
             print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
                   f"records land in {results_root}/shard-*", file=out)  # fmt: skip
             raise
+    for outcome in outcomes:
+        outcome.extra.update(shard_findings(outcome.shard, launched_at))
     _summarize(outcomes, run_args, shards, results_root, via, kind, out, one_folder)
     return outcomes
+
+
+def watch_queue(
+    submitted: Sequence[tuple[Shard, Any]],
+    timeout_s: float | None,
+    out: TextIO,
+    rerun: dict[int, str] | None = None,
+    report_s: float = QUEUE_REPORT_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[int, Outcome]:
+    """Wait until no job is still queued: say each waiting job's state every ``report_s`` seconds, and
+    cancel those still queued after ``timeout_s`` (None: no limit). The cancelled shards' outcomes, by
+    shard index (state ``queue timeout``); every other job is left to run."""
+    started = last_report = clock()
+    waiting = list(submitted)
+    cancelled: dict[int, Outcome] = {}
+    while True:
+        states = {shard.index: _job_state(job) for shard, job in waiting}
+        waiting = [(s, j) for s, j in waiting if states[s.index].split()[0] in QUEUED_STATES and not j.done()]
+        if not waiting:
+            return cancelled
+        now = clock()
+        minutes = (now - started) / 60
+        if timeout_s is not None and now - started >= timeout_s:
+            for shard, job in waiting:
+                try:
+                    job.cancel(check=False)
+                except Exception:  # noqa: BLE001 - scancel failing: still say so, still go on
+                    pass
+                why = f"still {states[shard.index]} after {minutes:.0f} min in the queue (--queue-timeout)"
+                log = Path(job.paths.stderr) if getattr(job, "paths", None) else None
+                cancelled[shard.index] = Outcome(shard, str(job.job_id), "queue timeout", None, log, why)
+                again = f"; rerun it: {rerun[shard.index]}" if rerun and shard.index in rerun else ""
+                print(f"launch: shard {shard.name}: job {job.job_id} {why}: cancelled; the other shards go "
+                      f"on{again}", file=out)  # fmt: skip
+            return cancelled
+        if now - last_report >= report_s:
+            last_report = now
+            for shard, job in waiting:
+                state = states[shard.index]
+                print(f"launch: shard {shard.name}: job {job.job_id} {state} in the Slurm queue for "
+                      f"{minutes:.0f} min", file=out)  # fmt: skip
+        sleep(QUEUE_POLL_S if timeout_s is None else max(0.0, min(QUEUE_POLL_S, started + timeout_s - now)))
+
+
+def shard_findings(shard: Shard, since: float) -> dict[str, list[str]]:
+    """What a shard's folder says of its runs since ``since`` (a time.time()): ``hung``, one line per
+    run its watchdog killed (from the failed records' reasons), and ``unfinished``, one line per run
+    that started and left no record (the run a job that died was in: a log without a record). In a
+    folder shared by shards, only this shard's runs (by framework, model, device and seed)."""
+    from bench import text
+
+    def ours(run_id: str) -> bool:
+        return not shard.runs or any(
+            run_id.startswith(f"{r.framework}-{r.model}-{r.device}-") and f"-s{r.seed}-" in run_id
+            for r in shard.runs
+        )
+
+    folder = Path(shard.results)
+    hung, unfinished, recorded = [], [], set()
+    for path in sorted(folder.glob("runs/*.json")):
+        recorded.add(path.stem)
+        try:
+            if path.stat().st_mtime < since - 1 or not ours(path.stem):
+                continue
+            record = json.loads(path.read_text())
+            reason = record.get("reason")
+            if record.get("status") == "failed" and str(reason).startswith("no progress for "):
+                hung.append(f"run {text.terminal(path.stem)} hung: {text.terminal(reason)}")
+        except (OSError, ValueError, AttributeError):
+            continue
+    for log in sorted(folder.glob("logs/*.log")):
+        try:
+            fresh = log.stat().st_mtime >= since - 1
+        except OSError:
+            continue
+        if fresh and log.stem not in recorded and ours(log.stem) and not log.stem.startswith("forkserver-"):
+            unfinished.append(f"run {text.terminal(log.stem)} left no record (log: {text.terminal(log)})")
+    return {"hung": hung, "unfinished": unfinished}
 
 
 def _duration(seconds: float) -> str:
@@ -349,6 +450,8 @@ def _summarize(
         code = "none" if o.exit_code is None else str(o.exit_code)
         print(f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit code {code}); "
               f"results {o.shard.results}", file=out)  # fmt: skip
+        for line in [*o.extra.get("hung", []), *o.extra.get("unfinished", [])]:
+            print(f"shard {o.shard.name}: {line}", file=out)
     for o in outcomes:
         rerun = rerun_command(o.shard, run_args, root, via, kind, one_folder)
         if o.state == "not submitted":
@@ -356,7 +459,9 @@ def _summarize(
             print(f"error: shard {o.shard.name} was not submitted ({o.error}); check --partition and that "
                   f"the cluster offers what it asks for ({asks}), then: {rerun}", file=out)  # fmt: skip
             continue
-        if o.state == "died" or o.state.startswith("killed"):
+        if o.state == "queue timeout":
+            what = f"was cancelled: {o.error}"
+        elif o.state == "died" or o.state.startswith("killed"):
             what = f"died: {o.error}"
         elif o.exit_code not in (0, 1):
             what = f"exited {o.exit_code}"
@@ -389,5 +494,18 @@ def main(args: argparse.Namespace, plan: Plan | None = None) -> int:
         via=args.via,
         only=parse_only(args.only, count),
         one_folder=getattr(args, "one_folder", False),
+        queue_timeout_min=_minutes(getattr(args, "queue_timeout", None)),
     )
     return exit_code(outcomes)
+
+
+def _minutes(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = float("nan")
+    if not 0 < minutes < float("inf"):
+        raise cfg.UsageError(f"--queue-timeout {value!r}: give a positive number of minutes, e.g. 30")
+    return minutes
