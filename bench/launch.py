@@ -25,7 +25,6 @@ The plan (the matrix, its shards and their commands) is
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -40,11 +39,10 @@ from typing import Any, TextIO
 
 from bench import config as cfg
 from bench.launch_plan import ROOT, Shard, build_shards, parse_only, plan_from_cli, shard_dir, strip_dashes
+from bench.launch_watch import job_state as _job_state
+from bench.launch_watch import shard_findings, watch_queue
 
 RESULTS_GRACE_S = {"local": 2.0, "slurm": 15.0}  # how long submitit waits for a finished job's result
-QUEUED_STATES = ("PENDING", "CONFIGURING", "REQUEUED", "UNKNOWN")  # not yet running (UNKNOWN: just sent)
-QUEUE_REPORT_S = 60.0  # how often a job waiting in the queue says so
-QUEUE_POLL_S = 10.0  # how often the queue is asked (submitit's watcher caches squeue/sacct for a minute)
 EXECUTORS = ("auto", "slurm", "local")
 VIAS = ("nox", "python")
 
@@ -281,7 +279,13 @@ def launch(
             rerun = {shard.index: rerun_command(shard, run_args, results_root, via, kind, one_folder)
                      for shard, _ in submitted}  # fmt: skip
             cancelled = watch_queue(submitted, timeout_s, out, rerun)
-            outcomes += [cancelled.get(shard.index) or _wait(shard, job, out) for shard, job in submitted]
+            for shard, job in submitted:
+                if shard.index in cancelled:
+                    log = Path(job.paths.stderr) if getattr(job, "paths", None) else None
+                    why = cancelled[shard.index]
+                    outcomes.append(Outcome(shard, str(job.job_id), "queue timeout", None, log, why))
+                else:
+                    outcomes.append(_wait(shard, job, out))
         except KeyboardInterrupt:
             ids = " ".join(str(job.job_id) for _, job in submitted)
             print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
@@ -291,86 +295,6 @@ def launch(
         outcome.extra.update(shard_findings(outcome.shard, launched_at))
     _summarize(outcomes, run_args, shards, results_root, via, kind, out, one_folder)
     return outcomes
-
-
-def watch_queue(
-    submitted: Sequence[tuple[Shard, Any]],
-    timeout_s: float | None,
-    out: TextIO,
-    rerun: dict[int, str] | None = None,
-    report_s: float = QUEUE_REPORT_S,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> dict[int, Outcome]:
-    """Wait until no job is still queued: say each waiting job's state every ``report_s`` seconds, and
-    cancel those still queued after ``timeout_s`` (None: no limit). The cancelled shards' outcomes, by
-    shard index (state ``queue timeout``); every other job is left to run."""
-    started = last_report = clock()
-    waiting = list(submitted)
-    cancelled: dict[int, Outcome] = {}
-    while True:
-        states = {shard.index: _job_state(job) for shard, job in waiting}
-        waiting = [(s, j) for s, j in waiting if states[s.index].split()[0] in QUEUED_STATES and not j.done()]
-        if not waiting:
-            return cancelled
-        now = clock()
-        minutes = (now - started) / 60
-        if timeout_s is not None and now - started >= timeout_s:
-            for shard, job in waiting:
-                try:
-                    job.cancel(check=False)
-                except Exception:  # noqa: BLE001 - scancel failing: still say so, still go on
-                    pass
-                why = f"still {states[shard.index]} after {minutes:.0f} min in the queue (--queue-timeout)"
-                log = Path(job.paths.stderr) if getattr(job, "paths", None) else None
-                cancelled[shard.index] = Outcome(shard, str(job.job_id), "queue timeout", None, log, why)
-                again = f"; rerun it: {rerun[shard.index]}" if rerun and shard.index in rerun else ""
-                print(f"launch: shard {shard.name}: job {job.job_id} {why}: cancelled; the other shards go "
-                      f"on{again}", file=out)  # fmt: skip
-            return cancelled
-        if now - last_report >= report_s:
-            last_report = now
-            for shard, job in waiting:
-                state = states[shard.index]
-                print(f"launch: shard {shard.name}: job {job.job_id} {state} in the Slurm queue for "
-                      f"{minutes:.0f} min", file=out)  # fmt: skip
-        sleep(QUEUE_POLL_S if timeout_s is None else max(0.0, min(QUEUE_POLL_S, started + timeout_s - now)))
-
-
-def shard_findings(shard: Shard, since: float) -> dict[str, list[str]]:
-    """What a shard's folder says of its runs since ``since`` (a time.time()): ``hung``, one line per
-    run its watchdog killed (from the failed records' reasons), and ``unfinished``, one line per run
-    that started and left no record (the run a job that died was in: a log without a record). In a
-    folder shared by shards, only this shard's runs (by framework, model, device and seed)."""
-    from bench import text
-
-    def ours(run_id: str) -> bool:
-        return not shard.runs or any(
-            run_id.startswith(f"{r.framework}-{r.model}-{r.device}-") and f"-s{r.seed}-" in run_id
-            for r in shard.runs
-        )
-
-    folder = Path(shard.results)
-    hung, unfinished, recorded = [], [], set()
-    for path in sorted(folder.glob("runs/*.json")):
-        recorded.add(path.stem)
-        try:
-            if path.stat().st_mtime < since - 1 or not ours(path.stem):
-                continue
-            record = json.loads(path.read_text())
-            reason = record.get("reason")
-            if record.get("status") == "failed" and str(reason).startswith("no progress for "):
-                hung.append(f"run {text.terminal(path.stem)} hung: {text.terminal(reason)}")
-        except (OSError, ValueError, AttributeError):
-            continue
-    for log in sorted(folder.glob("logs/*.log")):
-        try:
-            fresh = log.stat().st_mtime >= since - 1
-        except OSError:
-            continue
-        if fresh and log.stem not in recorded and ours(log.stem) and not log.stem.startswith("forkserver-"):
-            unfinished.append(f"run {text.terminal(log.stem)} left no record (log: {text.terminal(log)})")
-    return {"hung": hung, "unfinished": unfinished}
 
 
 def _duration(seconds: float) -> str:
@@ -407,13 +331,6 @@ def _died_reason(exc: BaseException, state: str) -> str:
         ]
         return f"the job raised {(errors or lines)[-1]} (state {state})"
     return f"it ended without a result ({type(exc).__name__}; state {state}: killed, timed out, node failure)"
-
-
-def _job_state(job: Any) -> str:
-    try:
-        return str(job.state)
-    except Exception:  # noqa: BLE001 - the state is only for the message
-        return "unknown"
 
 
 def rerun_command(

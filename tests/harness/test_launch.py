@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import config as cfg
-from bench import launch, launch_plan
+from bench import launch, launch_plan, launch_watch
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -449,12 +449,12 @@ def test_a_dead_shards_outcome_names_the_run_it_was_in(tmp_path):
     (shard.results / "logs" / "other-mlp-cpu-default-s0-20261204T000002-cccccc.log").write_text(
         ""
     )  # not ours
-    found = launch.shard_findings(shard, before)
+    found = launch_watch.shard_findings(shard, before)
     assert found == {
         "hung": [],
         "unfinished": [f"run {running} left no record (log: {shard.results}/logs/{running}.log)"],
     }
-    assert launch.shard_findings(shard, time.time() + 60) == {
+    assert launch_watch.shard_findings(shard, time.time() + 60) == {
         "hung": [],
         "unfinished": [],
     }  # older: not this launch
@@ -489,17 +489,18 @@ def test_a_queued_job_says_so_every_minute_and_is_cancelled_at_the_queue_timeout
     now = [0.0]
     out = io.StringIO()
     jobs = [(shards[0], pending), (shards[1], running)]
-    cancelled = launch.watch_queue(jobs, 180.0, out, {1: "RERUN"}, clock=lambda: now[0],
+    cancelled = launch_watch.watch_queue(jobs, 180.0, out, {1: "RERUN"}, clock=lambda: now[0],
                                    sleep=lambda s: now.__setitem__(0, now[0] + s))  # fmt: skip
     assert pending.cancelled and not running.cancelled
-    assert list(cancelled) == [1] and cancelled[1].state == "queue timeout" and cancelled[1].job_id == "11"
+    assert list(cancelled) == [1]
     lines = out.getvalue().splitlines()
     assert lines[:2] == ["launch: shard 1/2: job 11 PENDING in the Slurm queue for 1 min",
                          "launch: shard 1/2: job 11 PENDING in the Slurm queue for 2 min"]  # fmt: skip
     assert lines[2:] == ["launch: shard 1/2: job 11 still PENDING after 3 min in the queue "
                          "(--queue-timeout): cancelled; the other shards go on; rerun it: RERUN"]  # fmt: skip
     out = io.StringIO()
-    launch._summarize([cancelled[1]], ["--seeds", "0"], 2, tmp_path, "python", "slurm", out)
+    outcome = launch.Outcome(shards[0], "11", "queue timeout", None, None, cancelled[1])
+    launch._summarize([outcome], ["--seeds", "0"], 2, tmp_path, "python", "slurm", out)
     (error,) = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
     assert "was cancelled: still PENDING after 3 min in the queue" in error and error.endswith("--resume")
     assert (
