@@ -123,7 +123,8 @@ def kill_group(pid: int, signum: int = signal.SIGKILL) -> None:
 
 def exited(pid: int) -> bool:
     """Whether child ``pid`` has ended, without collecting its exit status (so its group id and pid
-    stay reserved until it is waited for)."""
+    stay reserved until it is waited for). AttributeError where there is no ``os.waitid`` (macOS
+    before Python 3.13)."""
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:  # already collected
@@ -217,10 +218,16 @@ class FreshRun:
             ready = select.select(fds, [], [], tick if self.pidfd is not None else min(tick, 0.1))[0]
             if self.reader.fd in ready:
                 self.reader.fill()
-            if (self.pidfd is not None and self.pidfd in ready) or (self.pidfd is None and exited(self.pid)):
+            if (self.pidfd is not None and self.pidfd in ready) or (self.pidfd is None and self._exited()):
                 self._ended()
             elif not ready or ready == [self.pidfd]:
                 yield None
+
+    def _exited(self) -> bool:
+        try:
+            return exited(self.pid)
+        except AttributeError:  # no waitid: its status is collected here (then its group is killed)
+            return self.process.poll() is not None
 
     def _ended(self) -> None:
         """Its process died: keep what it wrote, then kill what it left behind in its group."""

@@ -86,9 +86,15 @@ def test_the_start_and_first_epoch_get_the_run_timeout_later_epochs_a_multiple_o
 # ------------------------------------------------------------------------------------------ processes
 
 
-def test_a_child_whose_helper_holds_stdout_ends_when_it_dies_and_the_helper_with_it(tmp_path):
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_a_child_whose_helper_holds_stdout_ends_when_it_dies_and_the_helper_with_it(
+    tmp_path, monkeypatch, pidfd
+):
     """FreshRun alone: the child prints, starts a helper that keeps stdout open, and exits 3. Its lines
-    end when it dies (not when stdout closes, an hour later), and the helper is killed with its group."""
+    end when it dies (not when stdout closes, an hour later), and the helper is killed with its group;
+    also where there is no pidfd (the child's end is then polled)."""
+    if not pidfd:
+        monkeypatch.setattr(process, "open_pidfd", lambda pid: None)
     script = (
         "import subprocess, sys; print('hello', flush=True); "
         "h = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)']); "
