@@ -114,11 +114,15 @@ def stop(run: RunProcess, sigint: Callable[[], None], wait_s: float = INTERRUPT_
 
 
 def kill_group(pid: int, signum: int = signal.SIGKILL) -> None:
-    """Signal the process group led by ``pid`` and ``pid`` itself (in case it has not made its group
-    yet); nothing if they are gone. Call it only while ``pid`` is not yet reaped."""
-    for send in (os.killpg, os.kill):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            send(pid, signum)
+    """Signal the process group led by ``pid`` (``pid`` included), or ``pid`` alone when it has not
+    made its group yet; nothing if they are gone. Call it only while ``pid`` is not yet reaped."""
+    try:
+        os.killpg(pid, signum)
+        return
+    except (ProcessLookupError, PermissionError):
+        pass
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signum)
 
 
 def exited(pid: int) -> bool:
