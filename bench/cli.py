@@ -40,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     configs = matrix_mod.select_runs(matrix, args.shard)
     outcomes = runner.run_matrix(
         matrix, results, args.resume, make_progress(args.quiet), pythons=pythons, configs=configs,
-        pool_commits=args.pool_commits, start=args.start,
+        pool_commits=args.pool_commits, start=args.start, run_timeout=args.run_timeout,
     )  # fmt: skip
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed", "resumed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"

@@ -23,29 +23,36 @@ that stdout: the server writes only while no child runs, so lines never interlea
     parent -> server   {"argv": [CONFIG_JSON, RESULTS, LOG]}            (bench.child's arguments)
     server -> parent   @@framebench-server {"ready": true, ...} | {"ready": false, "reason": ...}
     child  -> parent   @@framebench-server {"forked": PID}              its first line, then its own
+    parent -> server   k                                    (one byte, while a child runs: kill it)
     server -> parent   @@framebench-server {"exit": CODE}               (negative: killed by -CODE)
 
-The server dies with the runner (``PR_SET_PDEATHSIG``, and the end of file on its stdin, which it
-watches while a child runs: it then kills the child and exits); a child dies with the server.
+Each forked child calls ``setsid`` before it says it forked, so it leads a process group of its own;
+the server kills that whole group (SIGKILL) when the child dies or when the runner asks (``k``: its
+watchdog saw no progress; see bench.process), before it collects the child's exit status: nothing a
+run started outlives it, and a helper holding the shared stdout cannot delay the ``exit`` line. The
+server dies with the runner (``PR_SET_PDEATHSIG``, and the end of file on its stdin, which it watches
+while a child runs: it then kills the child's group and exits); a child dies with the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from bench.process import DEFAULT_RUN_TIMEOUT_S, TICK_S, LineReader, exited, kill_group, open_pidfd, stop
 
 SERVER_PREFIX = "@@framebench-server "
 STARTS = ("fresh", "fork")
-INTERRUPT_WAIT_S = 30.0
+KILL = b"k"  # the runner's request, while a child runs: kill its process group
 
 
 def _thread_count() -> int:
@@ -116,6 +123,7 @@ def _run_forked(argv: list[str]) -> None:
     """The child, just forked: its stderr is the run's log, its stdin nothing; never returns."""
     code = 1
     try:
+        os.setsid()  # a process group of its own, which the server kills whole at its end
         _say({"forked": os.getpid()})  # from the child itself: before any line of its own, never amid one
         log = os.open(argv[2], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 2)
@@ -148,34 +156,30 @@ def _run_forked(argv: list[str]) -> None:
             os._exit(code)
 
 
-def _signal(pid: int, signum: int) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
 def _exit_code(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def _wait(pid: int) -> int | None:
-    """Wait for the child; watch stdin meanwhile. None: stdin ended (the runner is gone)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (AttributeError, OSError):  # no pidfd (old kernel): the death signal alone ends orphans
-        return _exit_code(os.waitpid(pid, 0)[1])
+    """Wait for the child; watch stdin meanwhile (``k``: kill the child's group). Its group is killed
+    when it has ended, before its status is collected. None: stdin ended (the runner is gone)."""
+    pidfd = open_pidfd(pid)  # None (old kernel): exited() is polled
     try:
         while True:
-            ready, _, _ = select.select([0, pidfd], [], [])
-            if pidfd in ready:
+            fds = [0] if pidfd is None else [0, pidfd]
+            ready, _, _ = select.select(fds, [], [], None if pidfd is not None else TICK_S)
+            if (pidfd is not None and pidfd in ready) or (pidfd is None and exited(pid)):
+                kill_group(pid)  # what it left behind (it is a zombie: its group id is still its own)
                 return _exit_code(os.waitpid(pid, 0)[1])
-            if not os.read(0, 1):  # the runner closed our stdin or died; a byte is a protocol error
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                return None
+            if 0 in ready:
+                byte = os.read(0, 1)
+                kill_group(pid)
+                if byte != KILL:  # the runner closed our stdin or died; another byte is a protocol error
+                    os.waitpid(pid, 0)
+                    return None
     finally:
-        os.close(pidfd)
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
@@ -199,7 +203,7 @@ def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
         line = stdin.readline()
         if not line.endswith(b"\n"):  # end of file (a partial last line is no request)
             return 0
-        argv = json.loads(line)["argv"]
+        argv = json.loads(line.lstrip(KILL))["argv"]  # a kill that came as its run ended is moot
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
@@ -214,10 +218,17 @@ def serve(framework: str, threads: int, data_dir: str | None = None) -> int:
 
 
 class ForkServer:
-    """The runner's end of one server: start it, run bench.child's argv in a fork, close it."""
+    """The runner's end of one server: start it, run bench.child's argv in a fork, close it. A server
+    that does not say it is ready within ``timeout`` seconds (a preload that hangs) is killed."""
 
     def __init__(
-        self, python: str, framework: str, threads: int, log_path: Path, data_dir: str | None = None
+        self,
+        python: str,
+        framework: str,
+        threads: int,
+        log_path: Path,
+        data_dir: str | None = None,
+        timeout: float = DEFAULT_RUN_TIMEOUT_S,
     ) -> None:
         self.framework = framework
         self.log_path = log_path
@@ -225,11 +236,11 @@ class ForkServer:
         with open(log_path, "a") as log:
             data = [data_dir] if data_dir else []
             command = [python, "-m", "bench.forkserver", framework, str(threads), *data]
-            self.process = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
-            )  # fmt: skip
-        self.ready = self._message() or {"ready": False, "reason": self._died("while it preloaded")}
+            pipe = subprocess.PIPE
+            self.process = subprocess.Popen(command, stdin=pipe, stdout=pipe, stderr=log)
+        assert self.process.stdout is not None
+        self.reader = LineReader(self.process.stdout.fileno())
+        self.ready = self._message(timeout) or {"ready": False, "reason": self._died("while it preloaded")}
         if not self.ready.get("ready"):
             self.close()
 
@@ -242,81 +253,98 @@ class ForkServer:
         code = self.process.poll()
         return f"the fork server of {self.framework} died {when} (exit {code}; log: {self.log_path})"
 
-    def _message(self) -> dict[str, Any] | None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+    def _message(self, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.reader.readline(max(0.0, deadline - time.monotonic()))
+            if line is None:  # silent past its allowance
+                self.process.kill()
+                return {"ready": False, "reason": f"the fork server of {self.framework} was not ready within "
+                        f"{timeout:.0f} s (log: {self.log_path})"}  # fmt: skip
+            if line == "":
+                return None
             if line.startswith(SERVER_PREFIX):
                 return json.loads(line[len(SERVER_PREFIX) :])
-        return None
 
     def alive(self) -> bool:
         return self.reason is None and self.process.poll() is None
 
+    def send(self, data: bytes) -> None:
+        """Write to the server's stdin; a server that is gone is found out by its reader."""
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.write(data)
+            self.process.stdin.flush()
+
     def start(self, argv: list[str]) -> ForkedRun:
         """Fork one run with bench.child's ``argv``; its lines and exit code through the result."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"argv": argv}) + "\n")
-        self.process.stdin.flush()
+        self.send((json.dumps({"argv": argv}) + "\n").encode())
         return ForkedRun(self)
 
     def close(self) -> None:
         """End the server: its stdin closed, then waited for (killed if it lingers)."""
         if self.process.stdin is not None and not self.process.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):
                 self.process.stdin.close()
-            except OSError:
-                pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 class ForkedRun:
-    """One forked child, seen from the runner like a Popen: its stdout lines, SIGINT, its exit code."""
+    """One forked child (a ``bench.process.RunProcess``): its stdout lines through the server's, up to
+    the server's word that it ended; killed (its whole group) by the server on request."""
 
     def __init__(self, server: ForkServer) -> None:
         self.server = server
         self.pid: int | None = None
         self.code: int | None = None
 
-    def lines(self) -> Iterator[str]:
+    def lines(self, tick: float = TICK_S) -> Iterator[str | None]:
         """The child's stdout lines, up to the server's word that it ended (or the server's death)."""
-        if self.code is not None:
-            return
-        stdout: TextIO | None = self.server.process.stdout
-        assert stdout is not None
-        for line in stdout:
+        while self.code is None:
+            line = self.server.reader.readline(tick)
+            if line is None:
+                if self.server.process.poll() is not None:  # died; a helper may hold its stdout open
+                    self.server.reader.fill()
+                    while (line := self.server.reader.take()) is not None:
+                        if not line.startswith(SERVER_PREFIX):
+                            yield line
+                    self.code = 1
+                    return
+                yield None
+                continue
+            if line == "":
+                self.server.process.wait()
+                self.code = 1  # the server died under its child: the run has no exit code of its own
+                return
             if line.startswith(SERVER_PREFIX):
                 message = json.loads(line[len(SERVER_PREFIX) :])
                 if "forked" in message:
                     self.pid = int(message["forked"])
                 elif "exit" in message:
                     self.code = int(message["exit"])
-                    return
                 continue
             yield line
-        self.server.process.wait()
-        self.code = 1  # the server died under its child: the run has no exit code of its own
+
+    def kill(self) -> None:
+        """Ask the server to kill the child's group (the server is its parent: no pid can be reused)."""
+        if self.code is None:
+            self.server.send(KILL)
 
     def interrupt(self) -> int:
-        """Pass Ctrl-C / SIGTERM on to the child and wait for it (killed after INTERRUPT_WAIT_S)."""
-        if self.code is not None:
-            return self.code
-        if self.pid is not None:
-            _signal(self.pid, signal.SIGINT)
-        # a child that ignores SIGINT is killed; the server then says it ended, and lines() returns
-        timer = threading.Timer(INTERRUPT_WAIT_S, self._kill)
-        timer.start()
-        try:
-            return self.wait()
-        finally:
-            timer.cancel()
+        """Pass Ctrl-C / SIGTERM on to the child's group and wait for it (killed after
+        INTERRUPT_WAIT_S); its exit code."""
 
-    def _kill(self) -> None:
-        if self.pid is not None:
-            _signal(self.pid, signal.SIGKILL)
+        def sigint() -> None:
+            if self.code is None and self.pid is not None:
+                kill_group(self.pid, signal.SIGINT)
+
+        return stop(self, sigint)
 
     def close(self) -> None:
         """Nothing to release: the server's pipes outlive the run."""

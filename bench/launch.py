@@ -14,7 +14,11 @@ installing into one virtualenv corrupt it) in the repository, with FRAMEBENCH_CO
 from the submitting checkout. Every shard computes the same whole matrix and keeps its part
 (bench.shard), so nothing is shared between jobs but the repository. The launcher waits for every job
 and reports each shard: state, exit code, folder; a job that died names its log and the command that
-reruns just that shard with --resume. The plan (the matrix, its shards and their commands) is
+reruns just that shard with --resume. Each shard's outcome names the runs that hung (their records,
+written by the run's watchdog, bench.process) and, for a job that died, the run it was in (a log
+without a record). Slurm jobs waiting in the queue print their state every minute; with
+``--queue-timeout MINUTES`` a job still queued then is cancelled (one line), the other shards go on.
+The plan (the matrix, its shards and their commands) is
 ``bench.launch_plan``; this module submits, waits and reports.
 """
 
@@ -35,6 +39,8 @@ from typing import Any, TextIO
 
 from bench import config as cfg
 from bench.launch_plan import ROOT, Shard, build_shards, parse_only, plan_from_cli, shard_dir, strip_dashes
+from bench.launch_watch import job_state as _job_state
+from bench.launch_watch import shard_findings, watch_queue
 
 RESULTS_GRACE_S = {"local": 2.0, "slurm": 15.0}  # how long submitit waits for a finished job's result
 EXECUTORS = ("auto", "slurm", "local")
@@ -55,6 +61,11 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--partition", help="Slurm partition (default: the cluster's default)")
     p.add_argument("--timeout-min", default="720", help="time limit of each job in minutes (default 720)")
+    p.add_argument(
+        "--queue-timeout",
+        metavar="MINUTES",
+        help="cancel a Slurm job still waiting in the queue after this many minutes (default: wait)",
+    )
     p.add_argument(
         "--results-root", default="results/launch", help="shard i of n writes ROOT/shard-i-of-n (default "
         "results/launch); submitit logs in ROOT/submitit"
@@ -80,7 +91,7 @@ class Outcome:
 
     shard: Shard
     job_id: str
-    state: str  # ok | failed runs | exit N | killed by SIGNAME | died | not submitted
+    state: str  # ok | failed runs | exit N | killed by SIGNAME | died | not submitted | queue timeout
     exit_code: int | None
     log: Path | None
     error: str | None = None
@@ -207,6 +218,7 @@ def launch(
     out: TextIO = sys.stderr,
     command_for: Callable[[Shard], list[str]] | None = None,
     one_folder: bool = False,
+    queue_timeout_min: float | None = None,
 ) -> list[Outcome]:
     """Submit one job per shard, wait for all of them, return what became of each.
 
@@ -231,6 +243,7 @@ def launch(
     logs.mkdir(parents=True, exist_ok=True)
     env = job_environment()
     executor_ = submitit.AutoExecutor(folder=logs / "%j", cluster=kind)
+    launched_at = time.time()
     watcher = _squeue_watcher() if kind == "slurm" and not _sacct_works() else None
     outcomes: list[Outcome] = []
     submitted: list[tuple[Shard, Any]] = []
@@ -262,12 +275,24 @@ def launch(
             outcomes.append(_wait(shard, job, out))
     if kind != "local":
         try:
-            outcomes += [_wait(shard, job, out) for shard, job in submitted]
+            timeout_s = None if queue_timeout_min is None else queue_timeout_min * 60
+            rerun = {shard.index: rerun_command(shard, run_args, results_root, via, kind, one_folder)
+                     for shard, _ in submitted}  # fmt: skip
+            cancelled = watch_queue(submitted, timeout_s, out, rerun)
+            for shard, job in submitted:
+                if shard.index in cancelled:
+                    log = Path(job.paths.stderr) if getattr(job, "paths", None) else None
+                    why = cancelled[shard.index]
+                    outcomes.append(Outcome(shard, str(job.job_id), "queue timeout", None, log, why))
+                else:
+                    outcomes.append(_wait(shard, job, out))
         except KeyboardInterrupt:
             ids = " ".join(str(job.job_id) for _, job in submitted)
             print(f"launch: stopped waiting; the Slurm jobs keep running (scancel {ids} stops them), their "
                   f"records land in {results_root}/shard-*", file=out)  # fmt: skip
             raise
+    for outcome in outcomes:
+        outcome.extra.update(shard_findings(outcome.shard, launched_at))
     _summarize(outcomes, run_args, shards, results_root, via, kind, out, one_folder)
     return outcomes
 
@@ -308,13 +333,6 @@ def _died_reason(exc: BaseException, state: str) -> str:
     return f"it ended without a result ({type(exc).__name__}; state {state}: killed, timed out, node failure)"
 
 
-def _job_state(job: Any) -> str:
-    try:
-        return str(job.state)
-    except Exception:  # noqa: BLE001 - the state is only for the message
-        return "unknown"
-
-
 def rerun_command(
     shard: Shard, run_args: list[str], results_root: Path, via: str, kind: str, one_folder: bool = False
 ) -> str:
@@ -349,6 +367,8 @@ def _summarize(
         code = "none" if o.exit_code is None else str(o.exit_code)
         print(f"shard {o.shard.name}: job {o.job_id}: {o.state} (exit code {code}); "
               f"results {o.shard.results}", file=out)  # fmt: skip
+        for line in [*o.extra.get("hung", []), *o.extra.get("unfinished", [])]:
+            print(f"shard {o.shard.name}: {line}", file=out)
     for o in outcomes:
         rerun = rerun_command(o.shard, run_args, root, via, kind, one_folder)
         if o.state == "not submitted":
@@ -356,7 +376,9 @@ def _summarize(
             print(f"error: shard {o.shard.name} was not submitted ({o.error}); check --partition and that "
                   f"the cluster offers what it asks for ({asks}), then: {rerun}", file=out)  # fmt: skip
             continue
-        if o.state == "died" or o.state.startswith("killed"):
+        if o.state == "queue timeout":
+            what = f"was cancelled: {o.error}"
+        elif o.state == "died" or o.state.startswith("killed"):
             what = f"died: {o.error}"
         elif o.exit_code not in (0, 1):
             what = f"exited {o.exit_code}"
@@ -389,5 +411,18 @@ def main(args: argparse.Namespace, plan: Plan | None = None) -> int:
         via=args.via,
         only=parse_only(args.only, count),
         one_folder=getattr(args, "one_folder", False),
+        queue_timeout_min=_minutes(getattr(args, "queue_timeout", None)),
     )
     return exit_code(outcomes)
+
+
+def _minutes(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = float("nan")
+    if not 0 < minutes < float("inf"):
+        raise cfg.UsageError(f"--queue-timeout {value!r}: give a positive number of minutes, e.g. 30")
+    return minutes

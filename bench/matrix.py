@@ -14,6 +14,7 @@ from typing import Any
 import impls
 from bench import config as cfg
 from bench.forkserver import STARTS
+from bench.process import DEFAULT_RUN_TIMEOUT_S
 
 MISSING_CHOICES = ("error", "skip")
 UNLOADED_MODE = "unloaded"  # the mode of the skipped records of a framework that does not load
@@ -102,7 +103,25 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="how each run's process starts: fresh (a new interpreter, default) or fork (forked from a "
         "server that imported the harness and the framework once; torch and JAX: see bench.forkserver)",
     )
+    run.add_argument(
+        "--run-timeout",
+        type=_seconds,
+        default=DEFAULT_RUN_TIMEOUT_S,
+        metavar="SECONDS",
+        help="a run silent this long before its first epoch ends is killed and recorded failed; later "
+        "epochs may take max(a tenth of it, 5 x its first epoch) each (default 600; bench.process)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds, e.g. 600")
+    return value
 
 
 def run_parser() -> argparse.ArgumentParser:

@@ -20,35 +20,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import counting, records
-from bench.child import PROGRESS_PREFIX
 from bench.config import Matrix, RunConfig, UsageError
 from bench.forkserver import ForkServer
-
-CHILD_ENTRY = "bench.child"  # the module each run's child process executes
-
-
-class RunInterrupted(Exception):
-    """The user stopped the matrix (Ctrl-C or SIGTERM)."""
-
+from bench.process import CHILD_ENTRY, Outcome, RunInterrupted, _run_child
 
 # ----------------------------------------------------------------------------------------------
-# parent side: the matrix, one child per run
-
-
-@dataclass
-class Outcome:
-    """What became of one configuration."""
-
-    config: RunConfig
-    status: str  # ok | failed | skipped | resumed
-    reason: str | None = None
-    metrics: dict[str, Any] | None = None
+# parent side: the matrix, one child per run (each run's process: bench.process)
 
 
 def check_results_writable(results: Path) -> None:
@@ -61,121 +42,6 @@ def check_results_writable(results: Path) -> None:
         raise UsageError(
             f"results directory {results} is not writable ({exc.strerror}); pass --results DIR"
         ) from None
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (killed: out of memory?)" if name == "SIGKILL" else ""
-        return f"process died with {name}{hint}"
-    return f"process exited with code {code} without writing a record"
-
-
-def _last_error_line(log_path: Path) -> str | None:
-    try:
-        lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return None
-    for line in reversed(lines[-50:]):
-        if "Error" in line or "error" in line or "Fatal" in line or "Abort" in line:
-            return line[:300]
-    return None
-
-
-def _run_child(
-    config: RunConfig,
-    results: Path,
-    on_event: Callable[[dict[str, Any]], None],
-    python: str = sys.executable,
-    schedule: dict[str, Any] | None = None,
-    config_key: str | None = None,
-    versions: dict[str, Any] | None = None,
-    server: ForkServer | None = None,
-) -> Outcome:
-    run_id = records.new_run_id(config.to_dict())  # the child's identity: its record's and its log's name
-    logs = results / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log_path = logs / f"{run_id}.log"
-    identity = {"run_id": run_id, "config_key": config_key, "versions": versions or {}, "watch_stdin": True}
-    payload = json.dumps({**config.to_dict(), "_schedule": schedule, "_identity": identity})
-    argv = [payload, str(results), str(log_path)]
-    done: dict[str, Any] | None = None
-    log_path.write_text("")  # both ends append: the child (its stderr) and this process (its stray stdout)
-    with open(log_path, "a") as log:
-        fresh = [python, "-m", CHILD_ENTRY, *argv]
-        child = server.start(argv) if server is not None else FreshRun(fresh, log)
-        try:
-            for line in child.lines():
-                if line.startswith(PROGRESS_PREFIX):
-                    event = json.loads(line[len(PROGRESS_PREFIX) :])
-                    if event["event"] == "done":
-                        done = event
-                    on_event(event)
-                else:
-                    log.write(line)
-                    log.flush()
-            code = child.wait()
-        except BaseException:
-            # Ctrl-C reaches the child through the terminal; SIGTERM to us must be passed on.
-            child.interrupt()
-            raise
-        finally:
-            child.close()
-    if code == 130:
-        raise RunInterrupted()
-    if done is not None:
-        return Outcome(config, done["status"], done["reason"], done["metrics"])
-    own = records.runs_dir(results) / f"{run_id}.json"
-    try:  # died after writing its record (e.g. at interpreter exit): its own record stands
-        record = json.loads(own.read_text())
-        return Outcome(config, record["status"], record["reason"], record["metrics"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    reason = _describe_exit(code)
-    detail = _last_error_line(log_path)
-    if detail:
-        reason += f": {detail}"
-    reason += f" (log: {log_path})"
-    record = records.outcome_record(
-        config.to_dict(), "failed", reason, config_key=config_key, log_path=str(log_path), run_id=run_id
-    )
-    record["framework"]["versions"] = dict(versions or {})
-    record["schedule"] = schedule
-    records.write_record(results, record)
-    return Outcome(config, "failed", reason)
-
-
-class FreshRun:
-    """A run's child started as a new interpreter (``--start fresh``), seen as ``ForkedRun`` is: its
-    stdout lines, Ctrl-C passed on, its exit code. stdin is a pipe the child watches: its end of
-    file (this process died) stops the child."""
-
-    def __init__(self, command: list[str], log: Any) -> None:
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                        text=True, bufsize=1)  # fmt: skip
-
-    def lines(self) -> Any:
-        assert self.process.stdout is not None
-        return iter(self.process.stdout)
-
-    def wait(self) -> int:
-        return self.process.wait()
-
-    def interrupt(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def close(self) -> None:
-        if self.process.stdin is not None:
-            self.process.stdin.close()
 
 
 class FrameworkMissing(UsageError):
@@ -234,6 +100,7 @@ def run_matrix(
     configs: list[RunConfig] | None = None,
     pool_commits: bool = False,
     start: str = "fresh",
+    run_timeout: float | None = None,
 ) -> list[Outcome]:
     """Run the given configurations (default: all of the matrix, frameworks interleaved), each in a
     child process of its framework's Python, a new interpreter (``start="fresh"``) or forked from a
@@ -285,7 +152,7 @@ def run_matrix(
             python = pythons.get(config.framework, sys.executable)
             outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
                                  python, schedule, key, matrix.versions.get(config.framework),
-                                 servers.get(python, config))  # fmt: skip
+                                 servers.get(python, config), run_timeout=run_timeout)  # fmt: skip
             outcomes.append(outcome)
             if progress is not None:
                 progress.run_finished(config, outcome)

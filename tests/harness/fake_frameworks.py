@@ -2,13 +2,16 @@
 
 Registered for a test through $FRAMEBENCH_EXTRA_FRAMEWORKS. ``numpy`` genuinely trains (float64
 oracle; fast enough for the MLP); the others inject faults: a native crash, a slow epoch (to be
-killed), a Python exception, and a framework with a GPU it cannot use.
+killed), a Python exception, a framework with a GPU it cannot use, a hang in train_epoch, a child that
+SIGSTOPs itself, and a crash that leaves a helper process holding stdout open.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -189,3 +192,81 @@ class PlainFramework(NumpyFramework):
 
     NAME = "plain"
     preload = None
+
+
+def _mark(name: str) -> None:
+    """Write $FRAMEBENCH_TEST_MARKER-derived marker ``name`` holding this process's id (whole, then
+    renamed: a marker that exists is complete)."""
+    marker = os.environ.get("FRAMEBENCH_TEST_MARKER")
+    if not marker:
+        return
+    path = f"{marker}.{name}" if name else marker
+    tmp = os.path.join(os.path.dirname(marker), f".tmp-{name}-{os.getpid()}")
+    with open(tmp, "w") as handle:
+        handle.write(str(os.getpid()))
+    os.replace(tmp, path)
+
+
+class HangModel(NumpyModel):
+    """Blocks forever in train_epoch of epoch $FRAMEBENCH_TEST_HANG_EPOCH (default 1), after writing the
+    marker ``hung``; earlier epochs train 2,048 examples."""
+
+    native_input = None
+    epochs_done = 0
+
+    def train_epoch(self, data, order, batch_size, lr):
+        self.epochs_done += 1
+        if self.epochs_done >= int(os.environ.get("FRAMEBENCH_TEST_HANG_EPOCH", "1")):
+            _mark("hung")
+            threading.Event().wait()  # a deadlock: no progress, ever
+        return super().train_epoch(data, order[:2048], batch_size, lr)
+
+
+class HangFramework(NumpyFramework):
+    NAME = "hang"
+    model_class = HangModel
+
+
+class StoppedModel(NumpyModel):
+    """SIGSTOPs itself in train_epoch of epoch $FRAMEBENCH_TEST_HANG_EPOCH (default 1), after writing
+    the marker ``stopped``."""
+
+    native_input = None
+    epochs_done = 0
+
+    def train_epoch(self, data, order, batch_size, lr):
+        self.epochs_done += 1
+        if self.epochs_done >= int(os.environ.get("FRAMEBENCH_TEST_HANG_EPOCH", "1")):
+            _mark("stopped")
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return super().train_epoch(data, order[:2048], batch_size, lr)
+
+
+class StoppedFramework(NumpyFramework):
+    NAME = "stopped"
+    model_class = StoppedModel
+
+
+class OrphanModel(NumpyModel):
+    """Starts a helper process that inherits stdout and outlives everything (it sleeps an hour), writes
+    the helper's pid to the marker ``helper``, then crashes natively."""
+
+    native_input = None
+
+    def train_epoch(self, data, order, batch_size, lr):
+        import subprocess
+        import sys
+
+        helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])  # keeps stdout
+        marker = os.environ.get("FRAMEBENCH_TEST_MARKER")
+        if marker:
+            tmp = f"{marker}.tmp-helper"
+            with open(tmp, "w") as handle:
+                handle.write(str(helper.pid))
+            os.replace(tmp, f"{marker}.helper")
+        os.abort()
+
+
+class OrphanFramework(NumpyFramework):
+    NAME = "orphan"
+    model_class = OrphanModel

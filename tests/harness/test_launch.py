@@ -12,23 +12,26 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from bench import config as cfg
-from bench import launch, launch_plan
+from bench import launch, launch_plan, launch_watch
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PLUGINS = ",".join(
     f"{name}=fake_frameworks:{cls}"
-    for name, cls in [("numpy", "NumpyFramework"), ("slow", "SlowFramework"), ("crashy", "CrashFramework")]
-)
+    for name, cls in [("numpy", "NumpyFramework"), ("slow", "SlowFramework"), ("crashy", "CrashFramework"),
+                      ("hang", "HangFramework")]
+)  # fmt: skip
 RUN_ARGS = ["--", "--frameworks", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
             "--seeds", "0,1,2", "--accuracy-seeds", "all", "--quiet"]  # fmt: skip
 
@@ -403,3 +406,109 @@ def test_shards_into_one_folder_with_a_crashing_framework_lose_no_record(executo
         assert (o.state, o.exit_code) == (("failed runs", 1) if crashed else ("ok", 0)), text
     assert launch.exit_code(outcomes) == 1
     assert f"launch: merged report: python -m bench report --results {tmp_path}" in text
+
+
+# ------------------------------------------------------------------------------------------ hung runs, queue
+
+
+@pytest.mark.usefixtures("real_data_dir", "job_env")
+def test_the_shards_outcome_names_the_run_that_hung(tmp_path, monkeypatch):
+    """A run that hangs in epoch 2 is killed by its watchdog; the shard's outcome names it, the other
+    run of the shard is recorded ok."""
+    monkeypatch.setenv("FRAMEBENCH_TEST_HANG_EPOCH", "2")
+    run_args = ["--", "--frameworks", "hang,slow", "--models", "mlp", "--devices", "cpu", "--epochs", "2",
+                "--seeds", "0", "--run-timeout", "80", "--quiet"]  # fmt: skip
+    out = io.StringIO()
+    outcomes = launch.launch(run_args, shards=1, plan=launch.plan_from_cli, executor="local", via="python",
+                             results_root=tmp_path, timeout_min=5, out=out)  # fmt: skip
+    text = out.getvalue()
+    assert [o.state for o in outcomes] == ["failed runs"], text
+    (hung,) = outcomes[0].extra["hung"]
+    assert re.fullmatch(
+        r"run hang-mlp-cpu-float64-s0-\S+ hung: no progress for \S+ s in epoch 2; killed .*", hung
+    )
+    assert f"shard 1/1: {hung}" in text.splitlines()
+    assert outcomes[0].extra["unfinished"] == []
+    statuses = {r["config"]["framework"]: r["status"] for r in _records(tmp_path / "shard-1-of-1")}
+    assert statuses == {"hang": "failed", "slow": "ok"}
+
+
+def test_a_dead_shards_outcome_names_the_run_it_was_in(tmp_path):
+    """A job killed mid-run (time limit, node failure) leaves that run's log without a record."""
+    shard = launch.build_shards(stub_runs(["cpu"])[:2], 1, tmp_path, "python", [])[0]
+    before = time.time()
+    (shard.results / "runs").mkdir(parents=True)
+    (shard.results / "logs").mkdir()
+    done, running = (
+        "torch-lenet-cpu-default-s0-20261204T000000-aaaaaa",
+        "torch-lenet-cpu-default-s1-20261204T000001-bbbbbb",
+    )
+    (shard.results / "runs" / f"{done}.json").write_text(json.dumps({"status": "ok", "reason": None}))
+    (shard.results / "logs" / f"{done}.log").write_text("")
+    (shard.results / "logs" / f"{running}.log").write_text("epoch 1\n")
+    (shard.results / "logs" / "other-mlp-cpu-default-s0-20261204T000002-cccccc.log").write_text(
+        ""
+    )  # not ours
+    found = launch_watch.shard_findings(shard, before)
+    assert found == {
+        "hung": [],
+        "unfinished": [f"run {running} left no record (log: {shard.results}/logs/{running}.log)"],
+    }
+    assert launch_watch.shard_findings(shard, time.time() + 60) == {
+        "hung": [],
+        "unfinished": [],
+    }  # older: not this launch
+
+
+class QueuedJob:
+    """A Slurm job as submitit shows it: a state per look, cancel()."""
+
+    def __init__(self, job_id, states, tmp_path):
+        self.job_id, self.states, self.cancelled = job_id, list(states), False
+        self.paths = SimpleNamespace(stderr=tmp_path / f"{job_id}_0_log.err")
+
+    @property
+    def state(self):
+        return (
+            "CANCELLED"
+            if self.cancelled
+            else (self.states.pop(0) if len(self.states) > 1 else self.states[0])
+        )
+
+    def done(self):
+        return False
+
+    def cancel(self, check=True):
+        self.cancelled = True
+
+
+def test_a_queued_job_says_so_every_minute_and_is_cancelled_at_the_queue_timeout(tmp_path):
+    shards = launch.build_shards(stub_runs(["cpu"]), 2, tmp_path, "python", [])
+    pending = QueuedJob("11", ["PENDING"], tmp_path)
+    running = QueuedJob("12", ["PENDING", "PENDING", "RUNNING"], tmp_path)
+    now = [0.0]
+    out = io.StringIO()
+    jobs = [(shards[0], pending), (shards[1], running)]
+    cancelled = launch_watch.watch_queue(jobs, 180.0, out, {1: "RERUN"}, clock=lambda: now[0],
+                                   sleep=lambda s: now.__setitem__(0, now[0] + s))  # fmt: skip
+    assert pending.cancelled and not running.cancelled
+    assert list(cancelled) == [1]
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["launch: shard 1/2: job 11 PENDING in the Slurm queue for 1 min",
+                         "launch: shard 1/2: job 11 PENDING in the Slurm queue for 2 min"]  # fmt: skip
+    assert lines[2:] == ["launch: shard 1/2: job 11 still PENDING after 3 min in the queue "
+                         "(--queue-timeout): cancelled; the other shards go on; rerun it: RERUN"]  # fmt: skip
+    out = io.StringIO()
+    outcome = launch.Outcome(shards[0], "11", "queue timeout", None, None, cancelled[1])
+    launch._summarize([outcome], ["--seeds", "0"], 2, tmp_path, "python", "slurm", out)
+    (error,) = [line for line in out.getvalue().splitlines() if line.startswith("error:")]
+    assert "was cancelled: still PENDING after 3 min in the queue" in error and error.endswith("--resume")
+    assert (
+        launch.watch_queue([(shards[1], QueuedJob("13", ["RUNNING"], tmp_path))], None, io.StringIO()) == {}
+    )
+
+
+def test_queue_timeout_must_be_positive_minutes():
+    with pytest.raises(cfg.UsageError, match="--queue-timeout 'soon': give a positive number of minutes"):
+        launch._minutes("soon")
+    assert launch._minutes("1.5") == 1.5 and launch._minutes(None) is None
