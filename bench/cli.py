@@ -30,22 +30,27 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the matrix; exit 0 if every run is ok or skipped, 1 if any failed."""
-    from bench import runner
+    """Run the matrix as one sitting; exit 0 if every run is ok or skipped, 1 if any failed."""
+    from datetime import UTC, datetime
+
+    from bench import planner, runner
     from bench.progress import make_progress
 
     results = results_path(args.results)
     matrix = matrix_mod.build_matrix(args)
     pythons = matrix_mod.parse_pythons(args.python, list(matrix.frameworks))
     configs = matrix_mod.select_runs(matrix, args.shard)
+    sitting = planner.new_sitting(datetime.now(UTC), matrix.budget_minutes, matrix.target_precision,
+                                  matrix.order_seed)  # fmt: skip
     outcomes = runner.run_matrix(
         matrix, results, args.resume, make_progress(args.quiet), pythons=pythons, configs=configs,
-        pool_commits=args.pool_commits, start=args.start, run_timeout=args.run_timeout,
+        pool_commits=args.pool_commits, start=args.start, sitting=sitting, run_timeout=args.run_timeout,
     )  # fmt: skip
     counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "skipped", "failed", "resumed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no runs"
     names = ",".join(matrix.frameworks)
-    print(f"{names}: {summary}; records in {results / 'runs'}", file=sys.stderr)
+    print(f"{names}: {summary}; sitting {sitting.id} (--order-seed {sitting.order_seed}); records in "
+          f"{results / 'runs'}", file=sys.stderr)  # fmt: skip
     return 1 if counts["failed"] else 0
 
 

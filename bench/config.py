@@ -210,8 +210,11 @@ class Matrix:
     loader_workers: int = 0
     accuracy_seeds: int | None = None  # the first N seeds train the full schedule; None: every seed
     timing_epochs: int = DEFAULT_TIMING_EPOCHS
-    order: str = "rotating"  # rotating: frameworks interleaved; blocked: one framework after another
+    order: str = "rotating"  # rotating: randomized rounds (bench.planner); blocked: one run after another
     data_dir: str | None = None
+    budget_minutes: float | None = None  # the sitting's budget (bench.planner); None: every run asked for
+    target_precision: float = 0.10  # the race's tie margin (bench.judge.TIE_MARGIN by default)
+    order_seed: int | None = None  # the rounds' random order; None: drawn at random and recorded
     # framework -> {device kind: why it cannot run there}; from each environment's describe()
     unavailable: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
     # framework -> the versions its environment reports (its build; --resume matches on it)

@@ -1,6 +1,7 @@
 """Planning a ``bench launch``: the whole matrix of the run options, split into N cost-balanced
-shards, each described as the job that runs it (pure: nothing is submitted here; ``bench.launch``
-submits and waits).
+shards of whole contests (model, device, setup: never split by framework, since each shard is a
+sitting of its own and a verdict compares cells of one sitting), each described as the job that runs
+it (pure: nothing is submitted here; ``bench.launch`` submits and waits).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench import config as cfg
-from bench import matrix
+from bench import matrix, planner
 from bench import shard as shard_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,11 +125,13 @@ def build_shards(
     ``one_folder`` every shard writes into ``results_root`` itself (a shared file system)."""
     if not runs:
         raise cfg.UsageError("the matrix of these run options is empty; nothing to launch")
-    if count > len(runs):
+    contests = len(set(shard_mod.groups(runs, planner.contest_key)))
+    if count > contests:
         raise cfg.UsageError(
-            f"--shards {count} but the matrix has only {len(runs)} runs; use --shards {len(runs)} or fewer"
+            f"--shards {count} but the matrix has only {contests} contests (model, device, setup: a shard "
+            f"keeps a verdict's cells together); use --shards {contests} or fewer"
         )
-    owner = shard_mod.assign(runs, count, shard_mod.expected_cost)
+    owner = shard_mod.assign(runs, count, shard_mod.expected_cost, planner.contest_key)
     out = []
     for index in only or range(1, count + 1):
         mine = [run for run, o in zip(runs, owner, strict=True) if o == index - 1]

@@ -13,10 +13,14 @@ from typing import Any
 
 import impls
 from bench import config as cfg
+from bench import planner
 from bench.forkserver import STARTS
 from bench.process import DEFAULT_RUN_TIMEOUT_S
 
 MISSING_CHOICES = ("error", "skip")
+DEFAULT_BUDGET = planner.DEFAULT_BUDGET_MINUTES
+DEFAULT_TARGET = planner.DEFAULT_TARGET_PRECISION
+MAX_BUDGET_SEED = planner.MAX_PROCESSES - 1
 UNLOADED_MODE = "unloaded"  # the mode of the skipped records of a framework that does not load
 
 
@@ -39,7 +43,25 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--models", default="lenet,mlp", help="comma-separated (default: lenet,mlp)")
     run.add_argument("--devices", default="cpu,gpu", help="comma-separated: cpu,gpu (default: both)")
     run.add_argument("--modes", default="default", help="'default' (each framework's first), 'all', or names")
-    run.add_argument("--seeds", default=_seed_text(cfg.DEFAULT_SEEDS), help="e.g. 0,1,2 or 0-5 (default 0-5)")
+    run.add_argument(
+        "--seeds",
+        help="e.g. 0,1,2 or 0-5: a cell's processes in order, at most (default: 0-5 with --budget 0; "
+        f"0-{MAX_BUDGET_SEED} with a budget, which decides how many run)",
+    )
+    run.add_argument(
+        "--budget",
+        default=f"{DEFAULT_BUDGET:g}",
+        help=f"minutes for the whole sitting (default {DEFAULT_BUDGET:g}): every cell runs its minimum (its "
+        "accuracy run + 2 timing runs), then the time goes to the contests still open; the run ends "
+        "within the budget plus one process. 0: the fixed design (every seed of --seeds, --repeats)",
+    )
+    run.add_argument(
+        "--target-precision",
+        default=f"{100 * DEFAULT_TARGET:g}",
+        help=f"PERCENT: a cell whose interval against its contest's leader lies inside ±PERCENT is a tie "
+        f"and leaves the race (default {100 * DEFAULT_TARGET:g})",
+    )
+    run.add_argument("--order-seed", help="the seed of the rounds' random order (default: drawn, recorded)")
     run.add_argument(
         "--accuracy-seeds",
         default=str(cfg.DEFAULT_ACCURACY_SEEDS),
@@ -67,9 +89,14 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--order",
         default="rotating",
-        help="rotating (frameworks interleaved, default) or blocked (one after another)",
+        help="rotating (default: randomized rounds, one process of every open cell per round) or blocked "
+        "(one run after another, no race)",
     )
-    run.add_argument("--shard", help="i/n: run only the i-th of n cost-balanced shards of the matrix")
+    run.add_argument(
+        "--shard",
+        help="i/n: run only the i-th of n cost-balanced shards of the matrix, split by model, device and "
+        "setup (never by framework: a shard keeps a verdict's cells together, as one sitting)",
+    )
     run.add_argument("--data-dir", help="directory with the four Fashion-MNIST *-ubyte.gz files")
     run.add_argument("--results", default="results", help="results directory (default: results)")
     run.add_argument(
@@ -210,7 +237,11 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
     inputs = cfg.parse_choices(args.input, "input", cfg.INPUTS)
     precisions = cfg.parse_choices(args.precision, "precision", cfg.PRECISIONS)
     requested = cfg.parse_list(args.modes, "modes")
-    seeds = tuple(cfg.parse_ints(args.seeds, "seeds"))
+    budget = parse_budget(args.budget)
+    if args.seeds is not None:
+        seeds = tuple(cfg.parse_ints(args.seeds, "seeds"))
+    else:
+        seeds = cfg.DEFAULT_SEEDS if budget is None else tuple(range(planner.MAX_PROCESSES))
     accuracy_seeds = (
         None if args.accuracy_seeds == "all" else _non_negative_int(args.accuracy_seeds, "accuracy-seeds")
     )
@@ -260,9 +291,36 @@ def build_matrix(args: argparse.Namespace, describe: Any = None) -> cfg.Matrix:
         timing_epochs=timing_epochs,
         order=cfg.parse_choices(args.order, "order", cfg.ORDERS)[0],
         data_dir=args.data_dir,
+        budget_minutes=budget,
+        target_precision=parse_target_precision(args.target_precision),
+        order_seed=_non_negative_int(args.order_seed, "order-seed") if args.order_seed is not None else None,
         unavailable=unavailable,
         versions=versions,
     )
+
+
+def parse_budget(text: str) -> float | None:
+    """``--budget MINUTES``: a positive number, or 0 for the fixed design (None)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise cfg.UsageError(f"--budget needs minutes (a number, 0 for every run asked for), got {text!r}")
+    return value or None
+
+
+def parse_target_precision(text: str) -> float:
+    """``--target-precision PERCENT`` as a fraction (10 -> 0.10); between 0 and 100 exclusive."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 100.0:
+        raise cfg.UsageError(
+            f"--target-precision needs a percentage between 0 and 100, e.g. 10, got {text!r}"
+        )
+    return value / 100
 
 
 def _non_negative_int(text: str, what: str) -> int:
@@ -276,7 +334,8 @@ def _non_negative_int(text: str, what: str) -> int:
 
 
 def select_runs(matrix: cfg.Matrix, shard: str | None) -> list[cfg.RunConfig]:
-    """The matrix's runs in their interleaved order, or one cost-balanced shard of them."""
+    """The matrix's runs, or one cost-balanced shard of them: whole contests (model, device, setup),
+    every framework's cells of a contest in the same shard."""
     configs = matrix.runs()
     if not shard:
         return configs
@@ -286,4 +345,4 @@ def select_runs(matrix: cfg.Matrix, shard: str | None) -> list[cfg.RunConfig]:
         index, count = shard_mod.parse_shard(shard)
     except ValueError as exc:
         raise cfg.UsageError(str(exc)) from None
-    return shard_mod.select(configs, index, count, shard_mod.expected_cost)
+    return shard_mod.select(configs, index, count, shard_mod.expected_cost, group=planner.contest_key)

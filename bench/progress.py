@@ -1,4 +1,5 @@
-"""Progress display for long runs: rich bars on a terminal, plain lines otherwise, nothing with --quiet."""
+"""Progress display for long runs: rich bars on a terminal, plain lines otherwise, nothing with --quiet.
+After each round of a sitting, one line: the open contests and cells, and the time left."""
 
 from __future__ import annotations
 
@@ -13,6 +14,24 @@ def _epoch_line(config: RunConfig, event: dict[str, Any]) -> str:
     accuracy_text = f"test acc {accuracy:.4f}" if accuracy is not None else "(timing run: no evaluation)"
     where = f"epoch {event['epoch']}/{event['epochs']}"
     return f"{config.label}  {where}  {accuracy_text}  {event['examples_per_sec']:,.0f} ex/s"
+
+
+def round_line(report: Any, stopped: bool = False) -> str:
+    """After a round (``bench.planner.RoundReport``): the open contests and cells, and the time left."""
+    elapsed = f"{report.elapsed_s / 60:.1f} min"
+    if report.budget_s is None:
+        when = f"{elapsed} spent (no budget: every run asked for)"
+    else:
+        when = f"{elapsed} of {report.budget_s / 60:g} min spent, {report.left_s / 60:.1f} left"
+    line = (
+        f"round {report.round} done: {report.open_contests} open contests ({report.open_cells} cells); {when}"
+    )
+    settled = [cell for cell in report.left if getattr(cell, "judgement", None) is not None]
+    if settled:
+        line += f"; {len(settled)} cells settled and left the race"
+    if stopped:
+        line += "; the budget is spent: no further process starts"
+    return line
 
 
 def _outcome_line(config: RunConfig, outcome: Any) -> str:
@@ -32,7 +51,7 @@ class PlainProgress:
         self.total = total
 
     def run_started(self, config: RunConfig) -> None:
-        self.index += 1
+        self.index += 1  # with a budget the total is the most that may run: the race decides
         print(f"[{self.index}/{self.total}] {config.label}", file=self.stream, flush=True)
 
     def event(self, config: RunConfig, event: dict[str, Any]) -> None:
@@ -41,6 +60,9 @@ class PlainProgress:
 
     def run_finished(self, config: RunConfig, outcome: Any) -> None:
         print("  " + _outcome_line(config, outcome), file=self.stream, flush=True)
+
+    def round_finished(self, report: Any, stopped: bool = False) -> None:
+        print(round_line(report, stopped), file=self.stream, flush=True)
 
     def stop(self) -> None:
         pass
@@ -81,6 +103,9 @@ class RichProgress(PlainProgress):
             self.run_task = None
         self.console.print(_outcome_line(config, outcome), markup=False, highlight=False)
         self.bars.advance(self.matrix_task)
+
+    def round_finished(self, report: Any, stopped: bool = False) -> None:
+        self.console.print(round_line(report, stopped), markup=False, highlight=False)
 
     def stop(self) -> None:
         self.bars.stop()

@@ -1,4 +1,4 @@
-"""The parent side of the matrix: one child process per run, frameworks interleaved in time.
+"""The parent side of the matrix: one child process per run, in the planner's randomized rounds.
 
 ``run_matrix`` runs each configuration in its own child process (``bench.child``, started with the
 framework's own interpreter), so that a framework's native crash (segfault, abort, out-of-memory
@@ -20,10 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import counting, records
+from bench import counting, planner, records
 from bench.config import Matrix, RunConfig, UsageError
 from bench.forkserver import ForkServer
 from bench.process import CHILD_ENTRY, Outcome, RunInterrupted, _run_child
@@ -100,12 +103,17 @@ def run_matrix(
     configs: list[RunConfig] | None = None,
     pool_commits: bool = False,
     start: str = "fresh",
+    sitting: planner.Sitting | None = None,
+    clock: Callable[[], float] = time.monotonic,
     run_timeout: float | None = None,
 ) -> list[Outcome]:
-    """Run the given configurations (default: all of the matrix, frameworks interleaved), each in a
-    child process of its framework's Python, a new interpreter (``start="fresh"``) or forked from a
-    server that imported the framework once (``"fork"``, bench.forkserver); return the outcomes."""
+    """Run the given configurations (default: all of the matrix) as one sitting in randomized rounds
+    (``bench.planner`` decides each round's processes, who stays in the race and when the budget is
+    spent), each in a child process of its framework's Python, a new interpreter (``start="fresh"``)
+    or forked from a server that imported the framework once (``"fork"``, bench.forkserver); return
+    the outcomes of the processes that ran (or were resumed, or skipped)."""
     from bench import data as data_mod
+    from bench import shard
 
     check_results_writable(results)
     dataset = data_mod.load(matrix.data_dir)  # fail fast, once, on missing or corrupt data
@@ -119,6 +127,12 @@ def run_matrix(
     configs = matrix.runs() if configs is None else configs
     pythons = pythons or {}
     machines = {kind: records.machine_of(kind) for kind in {c.device for c in configs}}
+    if sitting is None:
+        sitting = planner.new_sitting(datetime.now(UTC), matrix.budget_minutes, matrix.target_precision,
+                                      matrix.order_seed)  # fmt: skip
+    plan = planner.Planner(configs, sitting, clock, blocked=matrix.order == "blocked",
+                           cost_model=shard.expected_cost)  # fmt: skip
+    order = "blocked" if matrix.order == "blocked" else "randomized rounds"
     if progress is not None:
         progress.start(len(configs))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -127,35 +141,46 @@ def run_matrix(
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ["PYTHONPATH"] = _pythonpath()  # children in other environments import this harness
     servers = _Servers(start, results)
+    index = 0
     try:
-        for index, config in enumerate(configs):
-            key = config.key(dataset.sha256, machines[config.device])
-            if key in done_keys:
-                outcomes.append(Outcome(config, "resumed", "an ok record with this configuration exists"))
+        while slots := plan.next_round():
+            for slot in slots:
+                config = slot.run
+                key = config.key(dataset.sha256, machines[config.device])
+                if key in done_keys:
+                    outcomes.append(Outcome(config, "resumed", "an ok record with this configuration exists"))
+                    plan.finish(slot, "resumed")
+                    if progress is not None:
+                        progress.run_finished(config, outcomes[-1])
+                    continue
+                if not plan.begin(slot):  # the budget is spent: this process would not fit
+                    continue
                 if progress is not None:
-                    progress.run_finished(config, outcomes[-1])
-                continue
-            if progress is not None:
-                progress.run_started(config)
-            order = matrix.order if len(matrix.frameworks) > 1 else "single framework"
-            schedule = {"order": order, "index": index, "total": len(configs)}
-            reason = matrix.unavailable.get(config.framework, {}).get(config.device)
-            if reason:  # known from the framework's own environment: no process needed to skip it
-                record = records.outcome_record(config.to_dict(), "skipped", reason, config_key=key)
-                record["framework"]["versions"] = dict(matrix.versions.get(config.framework) or {})
-                record["schedule"] = schedule
-                records.write_record(results, record)
-                outcomes.append(Outcome(config, "skipped", reason))
+                    progress.run_started(config)
+                schedule = plan.schedule(slot, index, len(configs), order)
+                index += 1
+                reason = matrix.unavailable.get(config.framework, {}).get(config.device)
+                if reason:  # known from the framework's own environment: no process needed to skip it
+                    record = records.outcome_record(config.to_dict(), "skipped", reason, config_key=key)
+                    record["framework"]["versions"] = dict(matrix.versions.get(config.framework) or {})
+                    record["schedule"] = schedule
+                    records.write_record(results, record)
+                    outcome = Outcome(config, "skipped", reason)
+                else:
+                    python = pythons.get(config.framework, sys.executable)
+                    outcome = _run_child(config, results,
+                                         lambda event, c=config: _report_event(progress, c, event), python,
+                                         schedule, key, matrix.versions.get(config.framework),
+                                         servers.get(python, config), run_timeout=run_timeout)  # fmt: skip
+                outcomes.append(outcome)
+                plan.finish(slot, outcome.status, (outcome.metrics or {}).get("steady_examples_per_sec"))
                 if progress is not None:
-                    progress.run_finished(config, outcomes[-1])
-                continue
-            python = pythons.get(config.framework, sys.executable)
-            outcome = _run_child(config, results, lambda event, c=config: _report_event(progress, c, event),
-                                 python, schedule, key, matrix.versions.get(config.framework),
-                                 servers.get(python, config), run_timeout=run_timeout)  # fmt: skip
-            outcomes.append(outcome)
-            if progress is not None:
-                progress.run_finished(config, outcome)
+                    progress.run_finished(config, outcome)
+            report = plan.end_round()
+            if report.warning:
+                print(report.warning, file=sys.stderr, flush=True)
+            if progress is not None and hasattr(progress, "round_finished"):
+                progress.round_finished(report, plan.stopped)
     except (KeyboardInterrupt, RunInterrupted):
         raise RunInterrupted(f"{len(outcomes)} of {len(configs)} runs finished") from None
     finally:

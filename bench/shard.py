@@ -3,10 +3,13 @@
 Every shard computes the same whole matrix (the same ``bench run`` options) and keeps its own part, so
 the n parts are disjoint and together complete without any coordination between the shards:
 
-* each run gets an expected cost (:func:`expected_cost`, seconds);
-* runs are taken from the most to the least expensive (ties: earlier in the matrix first) and each goes
-  to the currently lightest shard (ties: the lowest shard index) -- the LPT rule, whose heaviest shard
-  costs at most the mean shard cost plus the single most expensive run;
+* runs go to shards in **groups** (``group(run)``; ``bench run --shard`` and ``bench launch`` group by
+  contest, ``bench.planner.contest_key``: model, device and setup, never framework), so that a
+  verdict's cells are measured in one shard, which is one sitting;
+* each run gets an expected cost (:func:`expected_cost`, seconds), a group the sum of its runs';
+* groups are taken from the most to the least expensive (ties: earlier in the matrix first) and each
+  goes to the currently lightest shard (ties: the lowest shard index) -- the LPT rule, whose heaviest
+  shard costs at most the mean shard cost plus the single most expensive group;
 * a shard's runs are returned in their original (interleaved) order, so the rotating order across
   frameworks holds inside every shard too.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -80,32 +83,44 @@ def expected_cost(config: Any) -> float:
     return STARTUP_SECONDS + per_epoch * (trained + EVAL_SHARE * evaluations)
 
 
-def assign(runs: Sequence[T], count: int, cost: Callable[[T], float]) -> list[int]:
-    """The 0-based shard of each run (LPT, deterministic); see the module docstring."""
+def groups(runs: Sequence[T], group: Callable[[T], Hashable] | None = None) -> list[Hashable]:
+    """Each run's group key (its own index when ``group`` is None: every run a group of one)."""
+    return [i if group is None else group(run) for i, run in enumerate(runs)]
+
+
+def assign(runs: Sequence[T], count: int, cost: Callable[[T], float],
+           group: Callable[[T], Hashable] | None = None) -> list[int]:  # fmt: skip
+    """The 0-based shard of each run (LPT over groups, deterministic); see the module docstring."""
     if count < 1:
         raise ValueError(f"the shard count must be at least 1, got {count}")
-    costs = [float(cost(run)) for run in runs]
-    order = sorted(range(len(runs)), key=lambda i: (-costs[i], i))
+    keys = groups(runs, group)
+    totals: dict[Hashable, float] = {}
+    for key, run in zip(keys, runs, strict=True):
+        totals[key] = totals.get(key, 0.0) + float(cost(run))
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    order = sorted(totals, key=lambda key: (-totals[key], first[key]))
     heap = [(0.0, shard) for shard in range(count)]  # (load, shard): the lightest, then the lowest index
-    owner = [0] * len(runs)
-    for i in order:
+    owner_of: dict[Hashable, int] = {}
+    for key in order:
         load, shard = heapq.heappop(heap)
-        owner[i] = shard
-        heapq.heappush(heap, (load + costs[i], shard))
-    return owner
+        owner_of[key] = shard
+        heapq.heappush(heap, (load + totals[key], shard))
+    return [owner_of[key] for key in keys]
 
 
-def select(runs: Sequence[T], index: int, count: int, cost: Callable[[T], float]) -> list[T]:
+def select(runs: Sequence[T], index: int, count: int, cost: Callable[[T], float],
+           group: Callable[[T], Hashable] | None = None) -> list[T]:  # fmt: skip
     """The runs of shard ``index`` of ``count`` (1-based), in their original order."""
     if not 1 <= index <= count:
         raise ValueError(f"shard {index}/{count}: use 1/{count} to {count}/{count}")
-    owner = assign(runs, count, cost)
+    owner = assign(runs, count, cost, group)
     return [run for run, shard in zip(runs, owner, strict=True) if shard == index - 1]
 
 
-def shard_costs(runs: Sequence[T], count: int, cost: Callable[[T], float]) -> list[float]:
+def shard_costs(runs: Sequence[T], count: int, cost: Callable[[T], float],
+                group: Callable[[T], Hashable] | None = None) -> list[float]:  # fmt: skip
     """Expected total cost of each shard (for the launcher's summary and the tests)."""
     totals = [0.0] * count
-    for run, shard in zip(runs, assign(runs, count, cost), strict=True):
+    for run, shard in zip(runs, assign(runs, count, cost, group), strict=True):
         totals[shard] += float(cost(run))
     return totals

@@ -159,8 +159,26 @@ def _describe(modes):
     return lambda framework, python: {"modes": list(modes[framework])}
 
 
+def test_budget_defaults_and_options():
+    describe = _describe({"torch": ("eager",)})
+    matrix = build_matrix(run_parser().parse_args(["--frameworks", "torch"]), describe)
+    assert (matrix.budget_minutes, matrix.target_precision, matrix.order_seed) == (20.0, 0.10, None)
+    assert matrix.seeds == tuple(range(40))  # a budgeted sitting: the race decides how many of these run
+    argv = ["--frameworks", "torch", "--budget", "7.5", "--target-precision", "5", "--order-seed", "42"]
+    matrix = build_matrix(run_parser().parse_args(argv), describe)
+    assert (matrix.budget_minutes, matrix.target_precision, matrix.order_seed) == (7.5, 0.05, 42)
+    fixed = build_matrix(run_parser().parse_args(["--frameworks", "torch", "--budget", "0"]), describe)
+    assert fixed.budget_minutes is None and fixed.seeds == (0, 1, 2, 3, 4, 5)
+    bad = [("--budget", "-1", "--budget needs minutes"), ("--budget", "soon", "--budget needs minutes"),
+           ("--target-precision", "0", "--target-precision needs a percentage"),
+           ("--order-seed", "x", "--order-seed must be a non-negative integer")]  # fmt: skip
+    for option, value, message in bad:
+        with pytest.raises(config.UsageError, match=message):
+            build_matrix(run_parser().parse_args(["--frameworks", "torch", option, value]), describe)
+
+
 def test_matrix_expansion_and_defaults():
-    args = run_parser().parse_args(["--frameworks", "torch,tensorflow", "--repeats", "2"])
+    args = run_parser().parse_args(["--frameworks", "torch,tensorflow", "--repeats", "2", "--budget", "0"])
     matrix = build_matrix(args, _describe({"torch": ("eager", "compile"), "tensorflow": ("function",)}))
     assert matrix.modes == {"torch": ("eager",), "tensorflow": ("function",)}  # 'default' = first mode
     assert matrix.seeds == (0, 1, 2, 3, 4, 5) and matrix.accuracy_seeds == 1 and matrix.timing_epochs == 1

@@ -62,7 +62,8 @@ def test_two_shards_into_one_folder_lose_no_record(tmp_path):
     shard's summary and exit code right, no two runs share a log."""
     results = tmp_path / "shared"
     common = ["run", "--frameworks", "slow,crashy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
-              "--seeds", "0-5", "--results", str(results), "--quiet"]  # fmt: skip
+              "--seeds", "0-2", "--batch-sizes", "128,256", "--budget", "0", "--results", str(results),
+              "--quiet"]  # fmt: skip
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "bench", *common, "--shard", f"{i}/2"],
@@ -80,8 +81,8 @@ def test_two_shards_into_one_folder_lose_no_record(tmp_path):
         outcomes.append((proc.returncode, stderr))
     got = load(results)
     assert sorted((r["config"]["framework"], r["config"]["seed"]) for r in got) == sorted(
-        (fw, seed) for fw in ("crashy", "slow") for seed in range(6)
-    )
+        (fw, seed) for fw in ("crashy", "slow") for seed in range(3) for _batch in (128, 256)
+    )  # two contests (batch sizes), one per shard; --budget 0: every seed of the crashing cell
     assert {r["status"] for r in got if r["config"]["framework"] == "slow"} == {"ok"}
     assert {r["status"] for r in got if r["config"]["framework"] == "crashy"} == {"failed"}
     totals = {"ok": 0, "failed": 0}

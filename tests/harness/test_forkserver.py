@@ -46,8 +46,8 @@ def test_forked_runs_give_the_numbers_of_fresh_ones_each_in_its_own_process(tmp_
 
 
 def test_a_crash_under_fork_fails_that_run_only_and_the_server_forks_the_next(tmp_path):
-    result = bench("run", "--frameworks", "crashy,numpy", "--seeds", "0,1", "--start", "fork",
-                   "--results", str(tmp_path), *RUN)  # fmt: skip
+    result = bench("run", "--frameworks", "crashy,numpy", "--seeds", "0,1", "--budget", "0", "--start",
+                   "fork", "--results", str(tmp_path), *RUN)  # fmt: skip
     assert result.returncode == 1, result.stderr
     got = {(r["config"]["framework"], r["config"]["seed"]): r for r in load(tmp_path)}
     for seed in (0, 1):

@@ -32,8 +32,9 @@ PLUGINS = ",".join(
     for name, cls in [("numpy", "NumpyFramework"), ("slow", "SlowFramework"), ("crashy", "CrashFramework"),
                       ("hang", "HangFramework")]
 )  # fmt: skip
+# Three contests (a shard keeps a contest whole): one run each.
 RUN_ARGS = ["--", "--frameworks", "slow", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
-            "--seeds", "0,1,2", "--accuracy-seeds", "all", "--quiet"]  # fmt: skip
+            "--seeds", "0", "--batch-sizes", "128,256,512", "--accuracy-seeds", "all", "--quiet"]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ pure units
@@ -48,17 +49,18 @@ def stub_runs(devices: list[str]) -> list[SimpleNamespace]:
             epochs=10,
             purpose="full",
             timing_epochs=3,
-            batch_size=256,
+            batch_size=batch_size,
             seed=seed,
         )
         for model in ("lenet", "mlp")
         for device in devices
+        for batch_size in (128, 256)  # contests: model x device x batch size
         for seed in range(3)
     ]
 
 
 def test_gpu_only_for_shards_with_gpu_runs_and_exclusive_nodes_on_slurm(tmp_path):
-    # One long CPU run fills shard 1 (LPT); the three short GPU runs all land on shard 2.
+    # One long CPU run fills shard 1 (LPT); the short GPU runs (two contests) all land on shard 2.
     long_cpu = SimpleNamespace(**{**vars(stub_runs(["cpu"])[0]), "epochs": 100})
     runs = [long_cpu, *[r for r in stub_runs(["gpu"]) if r.model == "lenet"]]
     shards = launch.build_shards(runs, 2, tmp_path, "python", ["--frameworks", "torch"])
@@ -116,8 +118,8 @@ def test_one_folder_puts_every_shard_into_the_root(tmp_path):
 
 
 def test_usage_errors():
-    with pytest.raises(cfg.UsageError, match="only 12 runs; use --shards 12 or fewer"):
-        launch.build_shards(stub_runs(["cpu", "gpu"]), 13, Path("x"), "python", [])
+    with pytest.raises(cfg.UsageError, match=r"only 8 contests .*; use --shards 8 or fewer"):
+        launch.build_shards(stub_runs(["cpu", "gpu"]), 9, Path("x"), "python", [])
     with pytest.raises(cfg.UsageError, match="shards are numbered 1 to 3"):
         launch.parse_only("4", 3)
     assert launch.parse_only("1,3", 3) == [1, 3] and launch.parse_only(None, 2) == [1, 2]
@@ -389,15 +391,17 @@ def test_shards_into_one_folder_with_a_crashing_framework_lose_no_record(executo
     if executor == "local" and not no_slurm:
         pytest.skip("Slurm ran this (the slurm variant)")
     run_args = ["--", "--frameworks", "slow,crashy", "--models", "mlp", "--devices", "cpu", "--epochs", "1",
-                "--seeds", "0-3", "--quiet"]  # fmt: skip
+                "--seeds", "0-1", "--batch-sizes", "128,256", "--budget", "0", "--quiet"]  # fmt: skip
     out = io.StringIO()
     outcomes = launch.launch(run_args, shards=2, plan=launch.plan_from_cli, executor=executor,
                              results_root=tmp_path, via="python", timeout_min=5, out=out,
                              one_folder=True)  # fmt: skip
     text = out.getvalue()
     got = _records(tmp_path)
-    assert sorted((r["config"]["framework"], r["config"]["seed"]) for r in got) == sorted(
-        (fw, seed) for fw in ("crashy", "slow") for seed in range(4)
+    assert sorted(
+        (r["config"]["framework"], r["config"]["batch_size"], r["config"]["seed"]) for r in got
+    ) == sorted(
+        (fw, batch, seed) for fw in ("crashy", "slow") for batch in (128, 256) for seed in range(2)
     ), text
     assert {(r["config"]["framework"], r["status"]) for r in got} == {("slow", "ok"), ("crashy", "failed")}
     for o in outcomes:  # a shard with a crashed run exits 1 ("failed runs"), one without exits 0

@@ -101,7 +101,7 @@ def test_native_crash_fails_one_run_and_the_matrix_goes_on(tmp_path):
     assert crash.returncode == 1 and ok.returncode == 0
     got = load(tmp_path)
     crashed = [r for r in got if r["config"]["framework"] == "crashy"]
-    assert [r["status"] for r in crashed] == ["failed", "failed"]  # both seeds ran, each crashed alone
+    assert [r["status"] for r in crashed] == ["failed"]  # a failed cell leaves the race at once
     assert "process died with SIGABRT" in crashed[0]["reason"] and "(log: " in crashed[0]["reason"]
     assert [r["status"] for r in got if r["config"]["framework"] == "numpy"] == ["ok"]
     pytest.importorskip("pandas", reason="the report needs the [report] extra")
@@ -232,6 +232,14 @@ def test_native_input_and_timing_runs_are_recorded_as_such(tmp_path):
     assert metrics["steady_examples_per_sec"] == pytest.approx(sum(speeds) / 2)
     indices = sorted(r["schedule"]["index"] for r in got.values())
     assert indices == [0, 1, 2, 3] and {r["schedule"]["total"] for r in got.values()} == {4}
+    # one sitting, two rounds of the two cells (device, native), each round in its own order
+    (sitting,) = {json.dumps(r["schedule"]["sitting"], sort_keys=True) for r in got.values()}
+    assert json.loads(sitting)["budget_minutes"] == 20.0 and json.loads(sitting)["planned_looks"] == 10
+    rounds = sorted(
+        (r["schedule"]["round"], r["schedule"]["position"], r["config"]["seed"]) for r in got.values()
+    )
+    assert [(rnd, pos, seed) for rnd, pos, seed in rounds] == [(1, 0, 0), (1, 1, 0), (2, 0, 1), (2, 1, 1)]
+    assert {r["schedule"]["round_size"] for r in got.values()} == {2}
 
 
 def test_a_framework_without_a_native_pipeline_is_skipped_with_the_reason(tmp_path):
@@ -257,7 +265,7 @@ def test_runs_of_two_frameworks_use_their_own_interpreters(tmp_path):
     assert len(calls) == 2 and "--describe slow" in calls[0]  # describe, then the one slow run
     done = load(tmp_path / "r")
     assert sorted(r["config"]["framework"] for r in done) == ["numpy", "slow"]
-    assert {r["schedule"]["order"] for r in done} == {"rotating"}
+    assert {r["schedule"]["order"] for r in done} == {"randomized rounds"}
 
 
 def test_commit_comes_from_the_environment_in_a_tree_without_git(tmp_path, monkeypatch):
@@ -269,3 +277,22 @@ def test_commit_comes_from_the_environment_in_a_tree_without_git(tmp_path, monke
                      "framebench_commit_source": "FRAMEBENCH_COMMIT env"}  # fmt: skip
     monkeypatch.delenv("FRAMEBENCH_COMMIT")
     assert records.source_state()["framebench_commit"] is None
+
+
+def test_a_budget_too_small_runs_the_minimum_says_so_once_and_stops(tmp_path):
+    """Two cells of one contest, a budget of 0.6 s: each cell's minimum (3 processes) runs anyway, one
+    line says what the minimum needs, and no fourth round starts. The order seed is recorded."""
+    result = bench("run", "--frameworks", "numpy,slow", "--models", "mlp", "--devices", "cpu", "--epochs",
+                   "1", "--seeds", "0-5", "--budget", "0.01", "--order-seed", "5", "--results", str(tmp_path),
+                   "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note: the minimum")]
+    assert len(notes) == 1 and "(3 processes of each of 2 cells) needs about" in notes[0], result.stderr
+    assert "more than the budget of 0.01 min; running the minimum anyway" in notes[0]
+    got = load(tmp_path)
+    assert sorted((r["config"]["framework"], r["config"]["seed"]) for r in got) == [
+        (fw, seed) for fw in ("numpy", "slow") for seed in (0, 1, 2)
+    ]
+    assert {r["schedule"]["sitting"]["order_seed"] for r in got} == {5}
+    assert len({r["schedule"]["sitting"]["id"] for r in got}) == 1
+    assert "sitting s-" in result.stderr and "(--order-seed 5)" in result.stderr

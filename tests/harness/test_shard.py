@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench import config as cfg
-from bench import shard
+from bench import planner, shard
 
 
 def matrix(frameworks=("torch", "mxnet", "tensorflow"), seeds=(0, 1, 2, 3, 4, 5), **kw) -> cfg.Matrix:
@@ -136,3 +136,28 @@ def test_expected_cost_model():
 def test_select_rejects_an_index_outside_the_count():
     with pytest.raises(ValueError, match="use 1/3 to 3/3"):
         shard.select([1, 2], 4, 3, float)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 12])
+def test_contests_stay_whole_every_framework_of_a_contest_in_one_shard(count):
+    """A shard is a sitting: a verdict's cells (every framework and mode of a contest: model, device,
+    setup) are never split across shards, and the groups are balanced by LPT like single runs."""
+    runs = matrix(batch_sizes=(64, 256, 1024)).runs()
+    parts = [shard.select(runs, i, count, shard.expected_cost, group=planner.contest_key)
+             for i in range(1, count + 1)]  # fmt: skip
+    assert sorted(map(id, (r for part in parts for r in part))) == sorted(map(id, runs))
+    owner = {}
+    for index, part in enumerate(parts):
+        for run in part:
+            assert owner.setdefault(planner.contest_key(run), index) == index  # one shard per contest
+    for part in parts:
+        assert len({r.framework for r in part}) in (0, 3)  # all three frameworks, or an empty shard
+        positions = [runs.index(r) for r in part]
+        assert positions == sorted(positions)
+    totals = shard.shard_costs(runs, count, shard.expected_cost, group=planner.contest_key)
+    groups = {}
+    for run in runs:
+        groups[planner.contest_key(run)] = groups.get(planner.contest_key(run), 0.0) + shard.expected_cost(
+            run
+        )
+    assert max(totals) <= sum(totals) / count + max(groups.values()) + 1e-9  # the LPT bound, over groups
