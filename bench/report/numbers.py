@@ -35,8 +35,8 @@ def sitting_alpha(groups: Iterable[Group]) -> tuple[float, str]:
         for record in group.runs:
             value = cells.sitting_info(record).get("alpha_per_look")
             if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
-                return float(value), "the sitting's α per look (its race's error rule)"
-    return judging.ALPHA, "the judge's α (no race recorded for this sitting)"
+                return float(value), "the sitting's α per look, its race's error rule"
+    return judging.ALPHA, "the judge's α; no race recorded for this sitting"
 
 
 def sitting_tie_margin(groups: Iterable[Group]) -> float:

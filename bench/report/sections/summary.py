@@ -161,8 +161,8 @@ def summary_section(
             by_model[row.group.model].append(row)
         for model in sorted(by_model):
             setups = {r.group.setup for r in by_model[model]}
-            setup = f" — {by_model[model][0].group.setup_text}" if len(setups) == 1 else ""
-            out.append(f"{heading}# {md(model)}{md(setup)}\n")
+            setup = f" — {md(by_model[model][0].group.setup_text)}" if len(setups) == 1 else ""
+            out.append(f"{heading}# {md(model)}{setup}\n")
             out.append(summary_table(by_model[model]) + "\n")
     return out
 
