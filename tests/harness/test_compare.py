@@ -103,7 +103,10 @@ def test_too_few_runs_fail_the_gate_unless_the_user_asks_to_warn(tmp_path):
     code, text, err = run_err(str(base), str(new), "--fail-on", "slower")
     assert code == 1 and table_rows(text)[0]["throughput"] == "open (too few runs to test)"
     assert "range of pairwise ratios" in table_rows(text)[0]["NEW/BASE examples/s"]
-    assert "FAIL: 1 cell(s) of BASE cannot be judged" in err and "open (too few runs to test) (3 / 3 runs)" in err
+    assert (
+        "FAIL: 1 cell(s) of BASE cannot be judged" in err
+        and "open (too few runs to test) (3 / 3 runs)" in err
+    )
     code, _, err = run_err(str(base), str(new), "--fail-on", "slower", "--incomplete", "warn")
     assert code == 0 and "WARNING:   torch (eager) lenet cpu" in err  # loud, but the user chose it
     code, _, err = run_err(str(base), str(new))  # no gate: exit 0, still said

@@ -880,10 +880,7 @@ def test_summary_shows_device_input_and_the_input_pipeline_section_compares(tmp_
     assert "#### lenet — 10 ep · bs 256 · lr 0.9 · 8 thr · fp32\n" in text
     (line,) = parse_table(section(text, "## Input pipeline"))
     assert line["device input examples/s [interval]"] == "9,959 [9,677–10,169] 96.9% CI"
-    assert (
-        line["native ÷ device"].startswith("0.50× [")
-        and "95.9% CI]" in line["native ÷ device"]
-    )
+    assert line["native ÷ device"].startswith("0.50× [") and "95.9% CI]" in line["native ÷ device"]
     assert line["test"] == "slower (p=0.002)"
     assert "![device vs native input](figures/input_pipeline.png)" in text
     # asked for all inputs, the summary shows both setups (never mixed in one cell)

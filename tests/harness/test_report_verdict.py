@@ -71,7 +71,9 @@ def test_accuracy_parity_checks_every_seed_at_its_epochs(tmp_path):
     write(tmp_path, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW))
     line = next(ln for ln in verdict(render(tmp_path)).splitlines() if ln.startswith("Accuracy"))
     assert line.startswith("Accuracy parity (tolerance ±0.001 absolute): every cell agrees at ")
-    assert "seed 0 at 10 epochs (2 cells), seed 1 at 10 epochs (2 cells), seed 2 at 10 epochs (2 cells)" in line
+    assert (
+        "seed 0 at 10 epochs (2 cells), seed 1 at 10 epochs (2 cells), seed 2 at 10 epochs (2 cells)" in line
+    )
     other = tmp_path / "other"
     write(other, *six_runs("torch"), *six_runs("mxnet", seconds=SLOW, finals=(0.80, 0.83, 0.79)))
     line = next(ln for ln in verdict(render(other)).splitlines() if ln.startswith("Accuracy"))
@@ -111,7 +113,9 @@ def sat(recs, sitting_id, start, alpha=None, rounds=True):
 
 def test_two_sittings_are_two_blocks_never_one_ranking_newest_first(tmp_path):
     old = sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s-old", "2026-01-02T03:04:05Z")
-    new = sat(six_runs("jax", seconds=FAST, finished_at="2026-01-05T00:00:00Z"), "s-new", "2026-01-05T00:00:00Z")
+    new = sat(
+        six_runs("jax", seconds=FAST, finished_at="2026-01-05T00:00:00Z"), "s-new", "2026-01-05T00:00:00Z"
+    )
     write(tmp_path, *old, *new)
     text = verdict(render(tmp_path))
     headings = re.findall(r"^### .*$", text, flags=re.MULTILINE)
@@ -203,7 +207,11 @@ def test_a_corrupted_readme_block_is_replaced_whole(tmp_path):
     report.render([tmp_path], tmp_path / "REPORT.md", tmp_path / "figures", draw=False, readme=readme)
     text = readme.read_text()
     assert text.count(README_START) == 1 and text.count(README_END) == 1
-    assert "stale verdict" not in text and "Fake heading" not in text and text.endswith(f"{README_END}\n\ntail\n")
+    assert (
+        "stale verdict" not in text
+        and "Fake heading" not in text
+        and text.endswith(f"{README_END}\n\ntail\n")
+    )
 
 
 def test_the_readme_is_rewritten_only_with_the_maintainers_flag(tmp_path, monkeypatch):
