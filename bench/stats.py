@@ -25,8 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from bench.judge import ALPHA  # the judge's level: one α everywhere (re-exported)
+
 CONFIDENCE = 0.95  # the least coverage an interval must have to be called one
-from bench.judge import ALPHA  # noqa: E402  (the judge's level: one α everywhere)
 
 # How a number with this unit is written when no format is asked for.
 UNIT_FORMATS: dict[str, str] = {

@@ -4,6 +4,7 @@ unreadable files, the command to reproduce, and published reference points."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -244,7 +245,10 @@ def not_ok_section(records: list[dict[str, Any]]) -> list[str]:
         reason = md(r.get("reason") or "—")
         key = (cells.framework(r), cells.model(r), cells.device(r), cells.mode(r), r["status"], reason)
         grouped[key].append(f"{seed}" + (f" (repeat {repeat})" if repeat else ""))
-        by_reason[(str(r["status"]), reason)][cells.framework(r)] += 1
+        # the same reason worded per framework ("no GPU visible to torch") is one reason
+        name = re.escape(cells.framework(r))
+        general = md(re.sub(rf"(?<![\w/.-]){name}(?![\w/.-])", "‹framework›", str(r.get("reason") or "—")))
+        by_reason[(str(r["status"]), general)][cells.framework(r)] += 1
     if not grouped:
         return []
     lines = [
@@ -262,7 +266,7 @@ def not_ok_section(records: list[dict[str, Any]]) -> list[str]:
         )
     ]
     summary = [
-        f"- **{md(status)}** ({sum(counts.values())} runs): {reason} — "
+        f"- **{md(status)}** ({_runs(sum(counts.values()))}): {reason} — "
         + ", ".join(f"{md(name)} {n}" for name, n in sorted(counts.items()))
         for (status, reason), counts in sorted(
             by_reason.items(), key=lambda item: (item[0][0], -sum(item[1].values()))
@@ -275,6 +279,10 @@ def not_ok_section(records: list[dict[str, Any]]) -> list[str]:
         "Details:\n",
         table(lines, columns) + "\n",
     ]
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _seed_order(text: str) -> tuple[int, str]:
