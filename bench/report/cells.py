@@ -217,6 +217,7 @@ class Group:
     setup: tuple[tuple[str, Any], ...]
     versions: tuple[tuple[str, str], ...] = ()  # the build: the framework's versions as recorded
     commit: str | None = None  # and the framebench commit (None: unknown, or commits pooled)
+    sitting_key: str | None = None  # the sitting (a cell never pools two; None: legacy commits pooled)
     runs: list[dict[str, Any]] = field(default_factory=list)  # status ok
     others: list[dict[str, Any]] = field(default_factory=list)  # failed / skipped
 
@@ -314,7 +315,12 @@ def group_records(records: Iterable[dict[str, Any]], pool_commits: bool = False)
             pending.append(record)
             continue
         place = _place(record)
-        key = (*place, versions(record), None if pool_commits else commit(record))
+        key = (
+            *place,
+            versions(record),
+            None if pool_commits else commit(record),
+            _sitting_key(record, pool_commits),
+        )
         group = groups.setdefault(key, Group(*key))
         (group.runs if record["status"] == "ok" else group.others).append(record)
     for record in pending:
@@ -324,6 +330,13 @@ def group_records(records: Iterable[dict[str, Any]], pool_commits: bool = False)
         if builds:
             max(builds, key=newest_finish).others.append(record)
     return sorted((g for g in groups.values() if g.runs), key=lambda g: g.sort_key)
+
+
+def _sitting_key(record: dict[str, Any], pool_commits: bool) -> str | None:
+    """The sitting part of a cell's key: runs of two sittings are never one cell (a legacy sitting is
+    a commit, so pooling commits pools legacy sittings too)."""
+    info = sitting_info(record)
+    return None if pool_commits and info.get("legacy") else str(info["id"])
 
 
 def newest_finish(group: Group) -> str:

@@ -126,6 +126,20 @@ def test_two_sittings_are_two_blocks_never_one_ranking_newest_first(tmp_path):
     assert "Measured in 2 (machine-device, sitting) blocks" in text
 
 
+def test_one_cell_measured_in_two_sittings_is_never_pooled(tmp_path):
+    """Same code, same build, two sittings: two cells, each judged only against its own sitting."""
+    first = sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s1", "2026-01-02T03:04:05Z")
+    later = six_runs("torch", seconds=FAST, finished_at="2026-01-04T00:00:00Z", repeat=7)  # not a rerun
+    write(tmp_path, *first, *sat(later, "s2", "2026-01-04T00:00:00Z"))
+    text = render(tmp_path)
+    blocks = re.findall(r"^### .*$", verdict(text), flags=re.MULTILINE)
+    assert blocks == [f"### {CPU} — sitting s2", f"### {CPU} — sitting s1"]
+    (only,) = parse_table(section(verdict(text), blocks[0]))
+    assert only["framework (best mode)"] == "torch (eager)" and only["processes"] == "6"
+    old = parse_table(section(verdict(text), blocks[1]))
+    assert [r["processes"] for r in old] == ["6", "6"] and old[1]["verdict vs leader"] == "settled slower"
+
+
 def test_rounds_pair_the_cells_and_the_sittings_alpha_is_used(tmp_path):
     recs = sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s1", "2026-01-02T03:04:05Z", alpha=0.01)
     write(tmp_path, *recs)
