@@ -10,11 +10,12 @@ every side once, the rounds cycling through every order of the sides, so that ea
 compared sees the same machine conditions (this machine's speed drifts by tens of percent over
 minutes). Each side's first epoch (warm-up, tracing, compilation) is dropped.
 
-**The gate**: a row *trails* its skilled loop when the exact two-sided Wilcoxon signed-rank test of
-the per-round pairs rejects equal speed at α = 0.05 with ours the slower, **and** the median paired
-ratio ours / skilled is below 1 − 2%. A row that trails is measured once more, in a fresh process,
+**The gate**: a row *trails* its skilled loop when the one judge (``bench.judge``, paired by round:
+exact two-sided Wilcoxon signed-rank at its α) calls ours slower with a minimum effect of 2%: the
+interval of the paired ratio ours / skilled lies wholly below 1 / 1.02. A row that trails is
+measured once more, in a fresh process,
 and the second measurement decides (the first is kept in the row as ``first_measurement``): each
-row is tested at α = 0.05, so over a full run's ~30 rows one trails by chance about a third of the
+row is tested at the judge's α, so over a full run's ~30 rows one trails by chance about a third of the
 time when nothing differs, a given row twice in a row about 1 time in 4,000. ``nox -s baseline``
 exits non-zero when any row trails, or has no skilled loop to check it against.
 """
@@ -33,6 +34,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench import judge as judging
 from bench import records, stats
 
 SIDES = ("ours", "textbook", "skilled")
@@ -41,48 +43,54 @@ MIN_PAIRS = 6  # the exact signed-rank test's smallest two-sided p with 5 pairs 
 EXIT_TRAILS = 3  # a measuring process whose row fails the gate (1 is any Python error)
 
 
+GATE_RULE = (
+    f"a row trails when the judge, paired by round, calls it slower with a minimum effect of {MARGIN:.0%} "
+    f"({judging.rule_text(min_effect=MARGIN, test='Wilcoxon signed-rank, paired by round')})"
+)
+
+
 @dataclass(frozen=True)
 class Judgement:
-    """Ours against one reference loop, from the per-round pairs of examples/s."""
+    """Ours against one reference loop, from the per-round pairs of examples/s (``bench.judge``)."""
 
     ratio: float | None  # ratio of medians, ours / reference
     paired_ratio: float | None  # median of the per-round ratios ours / reference
     p: float | None  # exact two-sided Wilcoxon signed-rank p; None: too few pairs to ever reach α
     pairs: int
+    judged: judging.Judgement | None = None  # the judge with no minimum effect: the test's word
+    gate: judging.Judgement | None = None  # the judge with the gate's minimum effect, ``MARGIN``
 
     @property
     def verdict(self) -> str:
-        """``slower``, ``faster``, ``no difference detected`` or ``too few pairs``."""
-        if self.p is None or self.paired_ratio is None:
-            return "too few pairs"
-        if self.p >= stats.ALPHA:
-            return "no difference detected"
-        return "faster" if self.paired_ratio > 1 else "slower"
+        """The judge's word: ``slower``, ``faster``, ``tie within ±P`` or ``open``."""
+        return "open" if self.judged is None else self.judged.word()
 
     @property
     def trails(self) -> bool:
-        """Slower by the paired test at α and by more than ``MARGIN`` (the gate's rule)."""
-        return self.verdict == "slower" and self.paired_ratio is not None and self.paired_ratio < 1 - MARGIN
+        """Slower by the judge (paired by round) beyond the gate's minimum effect ``MARGIN``."""
+        return self.gate is not None and self.gate.label == "slower"
 
     def text(self) -> str:
         """``0.89× (slower, Wilcoxon p=0.031)``."""
         if self.paired_ratio is None:
             return "—"
-        p = "" if self.p is None else (" p<0.001" if self.p < 0.001 else f" p={self.p:.3f}")
-        test = "too few pairs" if self.p is None else f"{self.verdict}, Wilcoxon{p}"
+        p = "too few pairs" if self.p is None else (" p<0.001" if self.p < 0.001 else f" p={self.p:.3f}")
+        test = f"{self.verdict}, too few pairs" if self.p is None else f"{self.verdict}, Wilcoxon{p}"
         return f"{self.paired_ratio:.2f}× ({test})"
 
 
 def judge(ours: list[float], reference: list[float] | None) -> Judgement:
-    """Compare per-round examples/s of ours with a reference loop's (paired by round)."""
+    """Compare per-round examples/s of ours with a reference loop's (paired by round, ``bench.judge``)."""
     if not ours or not reference or len(ours) != len(reference):
         return Judgement(None, None, None, 0)
-    test = stats.wilcoxon_signed_rank(ours, reference)
+    judged = judging.judge(ours, reference, paired=True, min_effect=0.0)
     return Judgement(
         ratio=statistics.median(ours) / statistics.median(reference),
         paired_ratio=statistics.median(o / r for o, r in zip(ours, reference, strict=True)),
-        p=test.p,
+        p=judged.p,
         pairs=len(ours),
+        judged=judged,
+        gate=judging.judge(ours, reference, paired=True, min_effect=MARGIN),
     )
 
 

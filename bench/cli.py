@@ -82,24 +82,30 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = existing_results(args.results)
     summary_input = None if args.summary_input == "all" else args.summary_input
     if args.format == "md":
-        # The README carries the verdict of the committed results only, never of another folder's.
-        default = args.results == ["results"] and args.out in (None, "results/REPORT.md")
-        readme = Path(args.readme) if args.readme else (Path("README.md") if default else None)
+        # A maintainer's flag: a user's own run never rewrites README.md.
+        readme = Path(args.readme) if args.readme else None
         out_path = Path(args.out) if args.out else results[0] / "REPORT.md"
         figures = Path(args.figures) if args.figures else results[0] / "figures"
         out = report.render(
             results, out_path, figures, summary_input=summary_input, readme=readme,
             pool_commits=args.pool_commits,
         )  # fmt: skip
-    elif args.format == "html":
-        from bench.report import html
-
-        out = html.write_html(results, Path(args.html_out or results[0] / "report.html"))
     else:
-        from bench.report import export
+        try:
+            if args.format == "html":
+                from bench.report import html
 
-        table_out = Path(args.table_out) if args.table_out else None
-        out = export.write_tables(results, table_out, args.format, summary_input=summary_input)
+                out = html.write_html(results, Path(args.html_out or results[0] / "report.html"))
+            else:
+                from bench.report import export
+
+                table_out = Path(args.table_out) if args.table_out else None
+                out = export.write_tables(results, table_out, args.format, summary_input=summary_input)
+        except OSError as exc:  # read-only or full disk: one line, exit 2, the previous file kept
+            raise cfg.UsageError(
+                f"cannot write the {args.format} report ({exc.strerror or exc}: {exc.filename or ''}); "
+                "the previous one is kept. Make the folder writable or free some space, then rerun."
+            ) from exc
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -149,8 +155,11 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--html-out", help="where --format html writes (default: <first results>/report.html)")
     rep.add_argument(
         "--readme",
-        help="a README whose <!-- verdict:start/end --> markers get the verdict "
-        "(default: README.md when rendering results/REPORT.md)",
+        nargs="?",
+        const="README.md",
+        default=None,
+        help="a maintainer's flag: also copy the verdict into this README's <!-- verdict:start/end --> "
+        "block (README.md when no path is given); without it README.md is never touched",
     )
     rep.add_argument("--table-out", help="where --format csv/json writes (default: <results>/summary.<fmt>)")
     rep.add_argument(

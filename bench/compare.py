@@ -7,10 +7,10 @@ point: "compare your machine with the committed results"). For each match:
   the pairwise ratios) and Moses' distribution-free interval from the pairwise ratios, printed with its
   exact coverage (``bench.stats.ratio_interval``; with too few runs for 95% it is the range of the
   pairwise ratios and says so);
-* the verdict: the two-sided exact Mann–Whitney U test at alpha = 0.05 on the runs' steady
-  examples/sec AND a practical threshold: *faster* / *slower* only when p < 0.05 and
-  |ratio − 1| > threshold; *within noise* when p >= 0.05; *within threshold* when the test finds a
-  difference smaller than the threshold; *too few runs to test* when no outcome could reach p < 0.05;
+* the verdict of the one judge (``bench.judge``) with the practical threshold as its minimum effect
+  and tie margin: *faster* / *slower* when the test rejects at α and the interval lies beyond the
+  threshold, *tie within ±threshold* when the interval lies inside it, *open* otherwise (*open (too few
+  runs to test)* when no outcome could reach α);
 * the same for the final test accuracy (full runs only); reported, never a failure.
 
 A gate cannot be fooled by what is missing: under ``--fail-on``, a BASE cell without an ok run in
@@ -18,6 +18,12 @@ NEW (it vanished: crashed, skipped or not run) and a comparison that cannot be t
 or no throughput on one side) fail too, each named on stderr; ``--incomplete warn`` turns those two
 into loud warnings instead. Unreadable or invalid record files of either side are named on stderr.
 Each side shows each machine's newest build (``bench.report.collect``); ``--commit`` picks another.
+
+BASE and NEW must measure the same thing: a different data sha256, or matched cells whose measurement
+settings differ (``timing_epochs``; the setup's epochs, batch size, lr, threads, precision, input are
+part of a cell's key, so like-named cells that differ there are listed), make compare refuse with what
+differs (exit 2); ``--allow-mismatch`` turns that into a loud warning. Matched cells of different
+framework versions are a version comparison, and the output says so (``torch 2.13.0 → 2.14.1``).
 
 Exit codes: 0, 1 when ``--fail-on`` matches a throughput verdict beyond the threshold (or, unless
 ``--incomplete warn``, a vanished or untestable cell), 2 for usage errors (one line on stderr).
@@ -32,14 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the report (pandas, scipy) is imported only when a comparison runs
+    from bench.report.collect import Collected
     from bench.report.numbers import Row
     from bench.stats import Summary
 
-ALPHA = 0.05  # bench.stats.ALPHA
 FAIL_ON = ("slower", "faster", "any")
 INCOMPLETE = ("fail", "warn")
 DEFAULT_THRESHOLD = 0.05
-UNTESTABLE = ("too few runs to test", "n/a")
+UNTESTABLE_WORD = "open (too few runs to test)"
+UNTESTABLE = (UNTESTABLE_WORD, "n/a")
 
 
 class CompareError(Exception):
@@ -52,35 +59,34 @@ class Verdict:
 
     ratio: float | None  # ratio of the medians
     text: str  # the ratio with its interval
-    verdict: str  # faster | slower | within noise | within threshold | too few runs to test | n/a
+    verdict: str  # the judge's word: faster | slower | tie within ±P | open | open (too few ...) | n/a
     p: float | None
 
 
 def judge(base: Summary | None, new: Summary | None, threshold: float, up: str, down: str) -> Verdict:
-    """Ratio of medians, its Hodges–Lehmann interval, and the test + threshold verdict."""
-    from bench.stats import mann_whitney, ratio_interval
+    """NEW ÷ BASE: the ratio of medians, the judge's Hodges–Lehmann interval and its word (``bench.judge``
+    with the threshold as minimum effect and tie margin; ``up``/``down`` name faster/slower)."""
+    from bench import judge as judging
 
     if base is None or new is None or not base.values or not new.values:
         return Verdict(None, "—", "n/a", None)
     if not base.median or base.median <= 0 or new.median < 0:  # impossible values are never a ratio
         return Verdict(None, "—", "n/a", None)
     ratio = new.median / base.median
-    try:
-        interval = ratio_interval(base.values, new.values)
-        bounds = f"[{interval.low:.3f}–{interval.high:.3f}]"
-        text = f"{ratio:.3f}× (HL {interval.estimate:.3f}× {bounds} {interval.label()})"
-    except ValueError:  # zeros: no ratios
-        text = f"{ratio:.3f}×"
-    test = mann_whitney(base.values, new.values)
-    if not test.testable:
-        verdict = "too few runs to test"
-    elif not test.differs:
-        verdict = "within noise"
-    elif abs(ratio - 1.0) <= threshold:
-        verdict = "within threshold"
+    judged = judging.judge(new.values, base.values, min_effect=threshold, tie_margin=threshold)
+    if judged.ratio is None or judged.low is None or judged.high is None:
+        return Verdict(ratio, f"{ratio:.3f}×", "n/a", None)
+    kind = (
+        "range of pairwise ratios"
+        if judged.coverage is None
+        else f"{100 * judged.coverage:.1f}% CI, Hodges–Lehmann"
+    )
+    text = f"{ratio:.3f}× (HL {judged.ratio:.3f}× [{judged.low:.3f}–{judged.high:.3f}] {kind})"
+    if judged.coverage is None:
+        word = UNTESTABLE_WORD
     else:
-        verdict = up if ratio > 1.0 else down
-    return Verdict(ratio, text, verdict, test.p)
+        word = {"faster": up, "slower": down}.get(judged.label, judged.word())
+    return Verdict(ratio, text, word, judged.p)
 
 
 @dataclass(frozen=True)
@@ -133,18 +139,19 @@ def _p(verdict: Verdict) -> str:
 def render(matches: list[Match], only_base: list[Row], only_new: list[Row], threshold: float) -> str:
     """The comparison as markdown."""
     from bench.report.markdown import table
+    from bench.text import md
 
     lines = []
     for m in matches:
         g = m.base.group
         lines.append(
             {
-                "framework (mode)": g.label,
-                "model": g.model,
-                "device": g.device,
-                "setup": g.setup_text,
-                "BASE machine": g.machine,
-                "NEW machine": m.new.group.machine,
+                "framework (mode)": md(g.label),
+                "model": md(g.model),
+                "device": md(g.device),
+                "setup": md(g.setup_text),
+                "BASE machine": md(g.machine),
+                "NEW machine": md(m.new.group.machine),
                 "n BASE / NEW": f"{len(g.runs)} / {len(m.new.group.runs)}",
                 "BASE examples/s": m.base.throughput.fmt_median(unit=False) if m.base.throughput else "—",
                 "NEW examples/s": m.new.throughput.fmt_median(unit=False) if m.new.throughput else "—",
@@ -155,17 +162,19 @@ def render(matches: list[Match], only_base: list[Row], only_new: list[Row], thre
                 "accuracy": m.accuracy.verdict,
             }
         )
+    from bench.judge import rule_text
+
     out = [
         "NEW/BASE per matching cell. Ratios are of the medians; HL is the Hodges–Lehmann estimate "
         "(median of all pairwise ratios) with Moses' distribution-free interval and its exact coverage. "
-        f"Verdicts: two-sided exact Mann–Whitney U test at α = {ALPHA:g} AND |ratio − 1| > {threshold:g}.",
+        f"Verdicts (`bench.judge`): {rule_text(min_effect=threshold, tie_margin=threshold)}.",
         "",
         table(lines, list(lines[0])) if lines else "_no matching cells_",
     ]
     for name, rows in (("BASE", only_base), ("NEW", only_new)):
         if rows:
             names = sorted(
-                {f"{r.group.label} {r.group.model} {r.group.device} ({r.group.setup_text})" for r in rows}
+                {md(f"{r.group.label} {r.group.model} {r.group.device} ({r.group.setup_text})") for r in rows}
             )
             out += ["", f"Only in {name} ({len(rows)}): " + "; ".join(names)]
     return "\n".join(out) + "\n"
@@ -198,14 +207,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
         default=DEFAULT_THRESHOLD,
         help=f"practical threshold on |NEW/BASE - 1| (default {DEFAULT_THRESHOLD})",
     )
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare even when BASE and NEW differ in data or measurement settings (a loud warning "
+        "instead of the refusal)",
+    )
     return parser
 
 
 def _rows(
     folder: str, machine: str | None, commit: str | None, pool_commits: bool = False, err: Any = None
-) -> list[Row]:
+) -> Collected:
     from bench.report import cells
     from bench.report.collect import collect
+    from bench.text import terminal
 
     path = Path(folder)
     if not folder.strip() or not path.is_dir():
@@ -219,16 +235,17 @@ def _rows(
 
     found = collect([path], records_only=True, keep=keep, pool_commits=pool_commits)
     for bad in found.unreadable:  # named, as the report names them: never silently left out
-        print(f"warning: {bad.path}: skipped ({bad.reason})", file=err or sys.stderr)
+        print(terminal(f"warning: {bad.path}: skipped ({bad.reason})", 1000), file=err or sys.stderr)
     for older in found.older_builds:
-        print(f"note: {folder}: an older build is not compared: {older.framework} on {older.device} · "
+        note = f"note: {folder}: an older build is not compared: {older.framework} on {older.device} · "
+        print(terminal(note +
               f"{older.machine} ({older.versions_text}, commit {(older.commit or 'unknown')[:12]}, "
-              f"{older.records} records); --commit selects it", file=err or sys.stderr)  # fmt: skip
+              f"{older.records} records); --commit selects it", 1000), file=err or sys.stderr)  # fmt: skip
     if not found.loaded:
         raise CompareError(
             f"{folder}: no run records" + (" matching the filters" if machine or commit else "")
         )
-    return found.rows
+    return found
 
 
 def _cell_text(row: Row) -> str:
@@ -246,20 +263,92 @@ def gaps(matches: list[Match], only_base: list[Row]) -> list[str]:
     return found
 
 
+def md_text(value: str) -> str:
+    """Record text for compare's markdown output (``bench.text.md``)."""
+    from bench.text import md
+
+    return md(value, 4000)
+
+
+SETTINGS = ("epochs", "timing_epochs", "batch_size", "lr", "threads", "precision", "input", "loader_workers")
+
+
+def _config_values(row: Row, name: str) -> set[str]:
+    return {str(r["config"].get(name)) for r in row.group.runs}
+
+
+def mismatches(base_sha: str | None, new_sha: str | None, matches: list[Match], only_base: list[Row],
+               only_new: list[Row]) -> list[str]:  # fmt: skip
+    """What makes BASE and NEW different measurements: the data's sha256, and measurement settings of
+    matched cells (``timing_epochs``) or of like-named cells that matched nowhere because their setup
+    differs (epochs, batch size, lr, threads, precision, input, ...). One line per difference."""
+    found: list[str] = []
+    if base_sha and new_sha and base_sha != new_sha:
+        found.append(f"data sha256: BASE {base_sha[:16]}… ≠ NEW {new_sha[:16]}…")
+    for m in matches:
+        for name in ("timing_epochs",):
+            b, n = _config_values(m.base, name), _config_values(m.new, name)
+            if b != n:
+                found.append(
+                    f"{_cell_text(m.base)}: {name} BASE {', '.join(sorted(b))} ≠ NEW {', '.join(sorted(n))}"
+                )
+    for b in only_base:
+        for n in only_new:
+            gb, gn = b.group, n.group
+            if (gb.framework, gb.mode, gb.model, gb.device) != (gn.framework, gn.mode, gn.model, gn.device):
+                continue
+            sb, sn = dict(gb.setup), dict(gn.setup)
+            diff = [
+                f"{k} BASE {sb.get(k)} ≠ NEW {sn.get(k)}"
+                for k in sorted(set(sb) | set(sn))
+                if sb.get(k) != sn.get(k)
+            ]
+            found.append(f"{gb.label} {gb.model} {gb.device}: " + "; ".join(diff))
+    return sorted(dict.fromkeys(found))
+
+
+def version_changes(matches: list[Match]) -> list[str]:
+    """``torch 2.13.0 → 2.14.1`` for each framework whose matched cells differ in version."""
+    changes = []
+    for m in matches:
+        name = m.base.group.framework
+        b, n = dict(m.base.group.versions).get(name), dict(m.new.group.versions).get(name)
+        if b and n and b != n:
+            changes.append(f"{name} {b} → {n}")
+    return sorted(dict.fromkeys(changes))
+
+
 def compare(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
     """Run the comparison; raise CompareError for usage errors."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     if not 0.0 <= args.threshold < 1.0:
         raise CompareError(f"--threshold must be in [0, 1), got {args.threshold}")
+    from bench.text import terminal
+
     pool = bool(getattr(args, "pool_commits", False))
-    base = _rows(args.base, args.machine, args.commit, pool, err)
-    new = _rows(args.new, args.machine, None, pool, err)
+    base_found = _rows(args.base, args.machine, args.commit, pool, err)
+    new_found = _rows(args.new, args.machine, None, pool, err)
+    base, new = base_found.rows, new_found.rows
     matches, only_base, only_new = match_rows(base, new, args.threshold)
+    differs = mismatches(base_found.main_sha, new_found.main_sha, matches, only_base, only_new)
+    if differs and not getattr(args, "allow_mismatch", False):
+        err.writelines(f"  {terminal(line, 1000)}\n" for line in differs)
+        raise CompareError(
+            f"BASE and NEW differ in data or measurement settings ({len(differs)} difference(s), listed "
+            "above); measure NEW with BASE's settings, or pass --allow-mismatch to compare anyway"
+        )
+    if differs:
+        err.write(f"WARNING: MISMATCH: BASE and NEW differ in {len(differs)} way(s); the ratios below "
+                  "compare different measurements (--allow-mismatch):\n")  # fmt: skip
+        err.writelines(f"WARNING:   {terminal(line, 1000)}\n" for line in differs)
     if not matches:
         raise CompareError(
             f"no cell of {args.new} matches a cell of {args.base} (framework, mode, model, device, setup)"
         )
+    changes = version_changes(matches)
+    if changes:
+        out.write(f"Compares versions: {md_text('; '.join(changes))}.\n\n")
     out.write(render(matches, only_base, only_new, args.threshold))
     verdicts = {m.throughput.verdict for m in matches}
     wanted = {"slower": {"slower"}, "faster": {"faster"}, "any": {"slower", "faster"}}.get(
@@ -274,7 +363,7 @@ def compare(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
             "the gate fails (--incomplete warn to only warn)" if strict else "a gate cannot judge these"
         )
         err.write(f"{word}: {len(missing)} cell(s) of BASE cannot be judged; {consequence}:\n")
-        err.writelines(f"{word}:   {line}\n" for line in missing)
+        err.writelines(f"{word}:   {terminal(line, 1000)}\n" for line in missing)
     return 1 if failed or (strict and missing) else 0
 
 

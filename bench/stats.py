@@ -5,7 +5,8 @@
   is at least 95%. Its coverage is exact and assumption-free (independent runs, a continuous
   distribution), and it is printed as it is (e.g. 96.9% for [min, max] of 6 runs). With n <= 5 no
   pair of order statistics reaches 95%: the values are then shown as a *range*, never as an interval.
-* "Within noise" is the two-sided Mann–Whitney U test (exact null distribution) at alpha = 0.05.
+* The tests here (exact Mann–Whitney U, exact Wilcoxon signed-rank) are building blocks; the words
+  faster / slower / tie / open come from ``bench.judge`` only, whose α this module shares.
   With too few runs the smallest attainable p-value is above alpha: then there is no verdict.
 * The interval of a ratio of two cells (``ratio_interval``) is the Hodges–Lehmann/Moses interval
   of the shift of log values: order statistics of the n1·n2 pairwise ratios, with the coverage of the
@@ -24,8 +25,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from bench.judge import ALPHA  # the judge's level: one α everywhere (re-exported)
+
 CONFIDENCE = 0.95  # the least coverage an interval must have to be called one
-ALPHA = 0.05  # two-sided level of the Mann–Whitney test
 
 # How a number with this unit is written when no format is asked for.
 UNIT_FORMATS: dict[str, str] = {

@@ -23,14 +23,19 @@ Modules: ``cells`` (grouping, de-duplication), ``numbers`` (per-cell numbers, 'Ã
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.config import UsageError
 from bench.records import write_text_atomic
 from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
-from bench.report.figures import draw_figures, figure_links, remove_stale
+from bench.report.figures import FIGURE_PREFIXES, draw_figures, figure_links, remove_stale
 from bench.report.figures_extra import (
     OVERVIEW_CAPTION,
     draw_input,
@@ -46,6 +51,7 @@ from bench.report.sections import context, detail, pipeline, summary, verdict, w
 
 __all__ = [
     "Group",
+    "ReportWriteError",
     "Row",
     "accuracy_gate",
     "build_report",
@@ -72,6 +78,10 @@ def _empty_report(found: Collected) -> str:
     return "\n".join(parts)
 
 
+class ReportWriteError(UsageError):
+    """The report set could not be written (read-only or full disk): one line, exit 2, nothing half-done."""
+
+
 def build_report(
     results_dirs: Sequence[Path],
     out: Path,
@@ -79,8 +89,11 @@ def build_report(
     draw: bool = True,
     summary_input: str | None = "device",
     pool_commits: bool = False,
+    draw_into: Path | None = None,
 ) -> str:
-    """Return the markdown of the report (drawing the figures unless ``draw`` is False)."""
+    """Return the markdown of the report (drawing the figures unless ``draw`` is False). The figures
+    are linked at ``figures``; they are drawn into ``draw_into`` when given (a staging folder that
+    ``render`` moves into place only once everything was written), else into ``figures``."""
     found = collect([Path(d) for d in results_dirs], pool_commits=pool_commits)
     if not found.loaded:
         return _empty_report(found)
@@ -88,11 +101,14 @@ def build_report(
     links = figure_links(rows, out, figures)
     overview = overview_link(rows, out, figures)
     if draw and rows:
-        remove_stale(figures)
-        draw_overview(rows, figures)
-        draw_figures(rows, figures)
-        draw_input(rows, figures)
-        draw_scaling(rows, figures)
+        target = Path(draw_into) if draw_into is not None else figures
+        if draw_into is None:
+            remove_stale(figures)
+        target.mkdir(parents=True, exist_ok=True)
+        draw_overview(rows, target)
+        draw_figures(rows, target)
+        draw_input(rows, target)
+        draw_scaling(rows, target)
 
     parts = summary.header(found.results_dirs, found.kept, found.superseded, found.unreadable, found.main_sha)
     parts += summary.alerts(rows, found.other_data, found.main_sha)
@@ -130,7 +146,23 @@ def build_report(
     parts += context.unreadable_section(found.unreadable)
     parts += context.reproduce_section(found.kept, found.results_dirs)
     parts += context.references_section()
-    return "\n".join(parts)
+    return "\n".join(with_contents(parts))
+
+
+def with_contents(parts: list[str]) -> list[str]:
+    """The report's parts with a contents list (every ``## `` section, linked) after the title and
+    provenance paragraph."""
+    headings = [p.split("\n", 1)[0][3:].strip() for p in parts if p.startswith("## ")]
+    if len(headings) < 3:
+        return parts
+    contents = "Contents: " + " Â· ".join(f"[{h}](#{_anchor(h)})" for h in headings) + "\n"
+    return [*parts[:2], contents, *parts[2:]]
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
+    kept = "".join(ch for ch in heading.lower() if ch.isalnum() or ch in " -_")
+    return kept.replace(" ", "-")
 
 
 def render(
@@ -144,28 +176,89 @@ def render(
 ) -> Path:
     """Write the report (and its figures) from every record under ``results_dirs``; return its path.
 
+    Written as a set: the figures are drawn into a staging folder and REPORT.md (and the README, when
+    given) into temporary files; only when all of them were written are they renamed into place, and
+    only then are figures the new report no longer draws removed. On a read-only or full disk nothing
+    is left behind and the previous report and figures stay intact (``ReportWriteError``, one line).
     ``summary_input`` picks the input path the summary tables show ("device" by default, "native",
-    or None for all); the other sections always show every input. ``readme``, when given, gets the
-    verdict between its ``<!-- verdict:start -->`` / ``<!-- verdict:end -->`` markers (if it has them).
+    or None for all). ``readme``, when given (``bench report --readme``), gets the verdict between its
+    ``<!-- verdict:start -->`` / ``<!-- verdict:end -->`` markers (if it has them).
     """
-    out = Path(out)
-    text = build_report(
-        [Path(d) for d in results_dirs], out, Path(figures), draw, summary_input, pool_commits
-    )
-    written = write_text_atomic(out, text.rstrip("\n") + "\n")  # a full disk leaves no temp file
-    if readme is not None:
-        update_readme(text, Path(readme), results_dirs)
-    return written
+    out, figures = Path(out), Path(figures)
+    staging: Path | None = None
+    temporaries: list[Path] = []
+    try:
+        if draw:
+            figures.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{figures.name}.", suffix=".tmp", dir=figures.parent))
+        text = build_report([Path(d) for d in results_dirs], out, figures, draw, summary_input, pool_commits,
+                            draw_into=staging)  # fmt: skip
+        pending = [(out, text.rstrip("\n") + "\n")]
+        if readme is not None:
+            updated = readme_text(text, Path(readme), results_dirs)
+            if updated is not None:
+                pending.append((Path(readme), updated))
+        for path, content in pending:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            temporaries.append(tmp)
+            tmp.write_text(content, encoding="utf-8")
+        new_figures = sorted(staging.glob("*.png")) if staging is not None else []
+        if staging is not None:
+            figures.mkdir(parents=True, exist_ok=True)
+        for figure in new_figures:
+            os.replace(figure, figures / figure.name)
+        for (path, _), tmp in zip(pending, temporaries, strict=True):
+            os.replace(tmp, path)
+        if staging is not None:
+            drawn = {f.name for f in new_figures}
+            for stale in sorted(figures.glob("*.png")):
+                if stale.name.startswith(FIGURE_PREFIXES) and stale.name not in drawn:
+                    stale.unlink()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = exc.filename or out
+        raise ReportWriteError(
+            f"cannot write the report ({reason}: {where}); the previous report and figures are kept. "
+            "Make the folder writable or free some space, then rerun."
+        ) from exc
+    finally:
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def readme_text(report_text: str, readme: Path, results_dirs: Sequence[Path]) -> str | None:
+    """The README with the report's verdict between its markers (first start marker to last end
+    marker, so a corrupted block is replaced whole); None when it has no markers."""
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(verdict.README_START), text.rfind(verdict.README_END)
+    if start < 0 or end < start:
+        return None
+    block = verdict.readme_block([_verdict_of(report_text)], [Path(d).as_posix() for d in results_dirs])
+    return text[:start] + block + text[end + len(verdict.README_END) :]
+
+
+def _verdict_of(report_text: str) -> str:
+    """The verdict section of a rendered report: from its heading to the next section's (a ``## `` line
+    at the start of a line; record text never makes one, ``bench.text.md`` escapes it)."""
+    start = report_text.find("\n## Verdict\n")
+    if start < 0:
+        return "No verdict: no successful device-input run in these records."
+    body = report_text[start + len("\n## Verdict\n") :]
+    match = re.search(r"^## ", body, flags=re.MULTILINE)
+    return body[: match.start() if match else len(body)].strip()
 
 
 def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) -> bool:
     """Copy the report's verdict into ``readme`` between its verdict markers (False: no markers)."""
-    start = report_text.find("## Verdict\n")
-    if start < 0:
-        block = ["No verdict: no successful device-input run in these records."]
-    else:
-        end = report_text.find("\n## ", start + 1)
-        block = [report_text[start + len("## Verdict\n") : end if end >= 0 else len(report_text)]]
-    return verdict.write_readme(
-        readme, verdict.readme_block(block, [Path(d).as_posix() for d in results_dirs])
-    )
+    updated = readme_text(report_text, Path(readme), results_dirs)
+    if updated is None:
+        return False
+    if updated != Path(readme).read_text(encoding="utf-8"):
+        write_text_atomic(Path(readme), updated)
+    return True

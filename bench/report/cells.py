@@ -12,6 +12,7 @@ of which record of a configuration counts; ``--resume`` uses the same).
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,29 @@ def dedupe(
     return counting.choose(records, pool_commits)
 
 
+def sitting_info(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's sitting (``schedule.sitting``, see HELPERS/DESIGN), or for an older record without
+    one a legacy sitting per framebench commit (the machine is part of every block's key already)."""
+    found = (
+        (record.get("schedule") or {}).get("sitting") if isinstance(record.get("schedule"), dict) else None
+    )
+    if isinstance(found, dict) and found.get("id"):
+        return found
+    return {"id": f"legacy {short_commit(record)}", "legacy": True}
+
+
+def sitting_id(record: dict[str, Any]) -> str:
+    """The id of the sitting a record was measured in (``legacy <commit>`` for older records)."""
+    return str(sitting_info(record)["id"])
+
+
+def round_of(record: dict[str, Any]) -> int | None:
+    """The round of its sitting a run was measured in (``schedule.round``), None when not recorded."""
+    schedule = record.get("schedule")
+    value = schedule.get("round") if isinstance(schedule, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def versions(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """The framework's versions as recorded (empty when the run died before reporting them)."""
     found = (record.get("framework") or {}).get("versions") or {}
@@ -193,6 +217,7 @@ class Group:
     setup: tuple[tuple[str, Any], ...]
     versions: tuple[tuple[str, str], ...] = ()  # the build: the framework's versions as recorded
     commit: str | None = None  # and the framebench commit (None: unknown, or commits pooled)
+    sitting_key: str | None = None  # the sitting (a cell never pools two; None: legacy commits pooled)
     runs: list[dict[str, Any]] = field(default_factory=list)  # status ok
     others: list[dict[str, Any]] = field(default_factory=list)  # failed / skipped
 
@@ -221,6 +246,21 @@ class Group:
         """The cell's software build, e.g. ``commit 0123456789ab, torch 2.5.1, numpy 2.1.3``."""
         found = [c[:12] for c in self.commits] or ["unknown"]
         return f"commit {', '.join(found)}, {versions_text(self.framework, self.versions)}"
+
+    @property
+    def sitting(self) -> str:
+        """The sitting of the cell's runs (the most common one, should a cell span several)."""
+        counts = Counter(sitting_id(r) for r in self.runs)
+        return min(counts, key=lambda s: (-counts[s], s)) if counts else "?"
+
+    def by_round(self, name: str = "steady_examples_per_sec") -> dict[int, float]:
+        """One metric's value per round of the sitting (the median when a round has several runs)."""
+        values: dict[int, list[float]] = {}
+        for r in self.runs:
+            value = (r.get("metrics") or {}).get(name)
+            if round_of(r) is not None and _finite(value):
+                values.setdefault(round_of(r), []).append(float(value))  # type: ignore[arg-type]
+        return {k: statistics.median(v) for k, v in values.items()}
 
     @property
     def full_runs(self) -> list[dict[str, Any]]:
@@ -275,7 +315,12 @@ def group_records(records: Iterable[dict[str, Any]], pool_commits: bool = False)
             pending.append(record)
             continue
         place = _place(record)
-        key = (*place, versions(record), None if pool_commits else commit(record))
+        key = (
+            *place,
+            versions(record),
+            None if pool_commits else commit(record),
+            _sitting_key(record, pool_commits),
+        )
         group = groups.setdefault(key, Group(*key))
         (group.runs if record["status"] == "ok" else group.others).append(record)
     for record in pending:
@@ -285,6 +330,13 @@ def group_records(records: Iterable[dict[str, Any]], pool_commits: bool = False)
         if builds:
             max(builds, key=newest_finish).others.append(record)
     return sorted((g for g in groups.values() if g.runs), key=lambda g: g.sort_key)
+
+
+def _sitting_key(record: dict[str, Any], pool_commits: bool) -> str | None:
+    """The sitting part of a cell's key: runs of two sittings are never one cell (a legacy sitting is
+    a commit, so pooling commits pools legacy sittings too)."""
+    info = sitting_info(record)
+    return None if pool_commits and info.get("legacy") else str(info["id"])
 
 
 def newest_finish(group: Group) -> str:

@@ -2,7 +2,7 @@
 
 ``python -m bench report --format csv|json`` calls :func:`write_tables`; the columns are those of
 the summary tables with the numbers unformatted (medians, interval bounds and their coverage, the
-ratio vs the fastest like cell and the Mann–Whitney verdict with its p-value).
+ratio vs the fastest like cell of the same sitting and the judge's verdict, its interval and p-value).
 """
 
 from __future__ import annotations
@@ -67,7 +67,10 @@ def row_record(row: Row) -> dict[str, Any]:
     out["ratio_vs_fastest"] = _num(row.ratio) if row.ratio is not None else None
     out["verdict"] = row.verdict
     out["p_value"] = row.test.p if row.test is not None else None
-    out["test"] = "Mann-Whitney U, two-sided, exact, alpha 0.05" if row.test is not None else ""
+    out["test"] = row.test.rule() if row.test is not None else ""
+    out["ratio_low"] = row.test.low if row.test is not None else None
+    out["ratio_high"] = row.test.high if row.test is not None else None
+    out["sitting"] = g.sitting
     out["accuracy_gate"] = row.gate.text
     out["time_to_target_seconds"] = _num(row.ttt.train_seconds.median) if row.ttt.train_seconds else None
     out["time_to_target_reached"] = f"{row.ttt.reached}/{row.ttt.total}"
@@ -102,19 +105,23 @@ def write_tables(
     found = summary_records(dirs, summary_input)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    if fmt == "json":
-        payload = {"schema_version": 1, "results": [str(d) for d in dirs], "summary_input": summary_input,
-                   "cells": found}  # fmt: skip
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    elif fmt == "csv":
-        columns = list(found[0]) if found else ["device", "machine", "framework", "mode", "model"]
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=columns)
-            writer.writeheader()
-            for line in found:
-                writer.writerow({k: "" if v is None else v for k, v in line.items()})
-    else:
-        shown = [{k: "—" if v is None else v for k, v in line.items()} for line in found]
-        tmp.write_text(table(shown, list(shown[0]) if shown else []) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        if fmt == "json":
+            payload = {"schema_version": 1, "results": [str(d) for d in dirs], "summary_input": summary_input,
+                       "cells": found}  # fmt: skip
+            tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        elif fmt == "csv":
+            columns = list(found[0]) if found else ["device", "machine", "framework", "mode", "model"]
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns)
+                writer.writeheader()
+                for line in found:
+                    writer.writerow({k: "" if v is None else v for k, v in line.items()})
+        else:
+            shown = [{k: "—" if v is None else v for k, v in line.items()} for line in found]
+            tmp.write_text(table(shown, list(shown[0]) if shown else []) + "\n", encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full or read-only disk leaves no temporary behind
+        raise
     return out

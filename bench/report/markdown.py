@@ -10,11 +10,15 @@ from typing import Any
 import pandas as pd
 
 from bench.stats import Summary
+from bench.text import one_line
 
 
 def _cell(value: Any) -> str:
-    text = "—" if value is None else str(value)
-    return text.replace("\r", " ").replace("\n", " ").replace("|", "\\|")
+    """A table cell: one line (no ANSI or control characters), no raw HTML tag, no unescaped ``|``
+    (text already passed through ``bench.text.md`` stays as it is)."""
+    text = one_line("—" if value is None else value, 100_000)
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"(?<!\\)\|", r"\\|", text)
 
 
 def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -2,8 +2,9 @@
 
 Throughput statistics use every ok run of a cell (full and timing runs); accuracy, curves and time to
 target use only the runs that trained the full schedule. '× vs fastest' compares cells of one
-machine-device, model and setup, and calls a difference only when the two-sided Mann–Whitney U test
-on the runs' steady examples/sec gives p < 0.05.
+machine-device, sitting, model and setup (never two sittings), and says faster / slower / tie / open
+only through the one judge (``bench.judge``): paired by round when both cells have at least
+``MIN_PAIRED_ROUNDS`` rounds in common, at the α the sitting's race used when recorded.
 """
 
 from __future__ import annotations
@@ -16,11 +17,53 @@ from typing import Any
 
 import pandas as pd
 
+from bench import judge as judging
+from bench.judge import Judgement
+from bench.report import cells
 from bench.report.cells import Group
 from bench.specs import MODELS, ModelSpec
-from bench.stats import Summary, Test, mann_whitney
+from bench.stats import Summary
 
 MIB = 2**20
+MIN_PAIRED_ROUNDS = 5  # fewer common rounds than this: the cells are judged as independent samples
+
+
+def sitting_alpha(groups: Iterable[Group]) -> tuple[float, str]:
+    """The α a sitting's comparisons are judged at, and where it comes from: the race's α per look
+    when the sitting recorded one (so the report and the race agree), else ``bench.judge.ALPHA``."""
+    for group in groups:
+        for record in group.runs:
+            value = cells.sitting_info(record).get("alpha_per_look")
+            if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1:
+                return float(value), "the sitting's α per look, its race's error rule"
+    return judging.ALPHA, "the judge's α; no race recorded for this sitting"
+
+
+def sitting_tie_margin(groups: Iterable[Group]) -> float:
+    """The tie margin P: the sitting's target precision when recorded (a fraction or a percent)."""
+    for group in groups:
+        for record in group.runs:
+            value = cells.sitting_info(record).get("target_precision")
+            if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 100:
+                return float(value) if value < 1 else float(value) / 100
+    return judging.TIE_MARGIN
+
+
+def judge_cells(a: Group, b: Group, alpha: float | None = None, tie_margin: float | None = None) -> Judgement:
+    """Judge cell a against cell b (speed ratio a ÷ b) by their steady examples/s: paired by round
+    over their common rounds when both have at least ``MIN_PAIRED_ROUNDS`` of them, else independent.
+    The caller keeps both cells in one sitting."""
+    if alpha is None:
+        alpha, _ = sitting_alpha([a, b])
+    if tie_margin is None:
+        tie_margin = sitting_tie_margin([a, b])
+    rounds_a, rounds_b = a.by_round(), b.by_round()
+    common = sorted(set(rounds_a) & set(rounds_b))
+    if len(common) >= MIN_PAIRED_ROUNDS:
+        return judging.judge([rounds_a[k] for k in common], [rounds_b[k] for k in common], paired=True,
+                             alpha=alpha, tie_margin=tie_margin)  # fmt: skip
+    return judging.judge(a.metric("steady_examples_per_sec"), b.metric("steady_examples_per_sec"),
+                         alpha=alpha, tie_margin=tie_margin)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,8 +158,8 @@ class Row:
     gate: Gate
     versus: str = "n/a"
     ratio: float | None = None  # median examples/s over the fastest like cell's
-    test: Test | None = None  # Mann–Whitney against the fastest like cell (None for the fastest itself)
-    verdict: str = "n/a"  # fastest | only one | faster | slower | within noise | too few runs to test | ...
+    test: Judgement | None = None  # the judge against the fastest like cell (None for the fastest itself)
+    verdict: str = "n/a"  # fastest | only one | slower | tie | open | not ranked (``bench.judge`` labels)
     share_of_best: float | None = None  # achieved / the best peak any framework measured on this device
 
     @property
@@ -158,7 +201,7 @@ def build_rows(groups: Iterable[Group]) -> list[Row]:
     like: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in rows:
         g = row.group
-        like[(g.device, g.machine, g.model, g.setup)].append(row)
+        like[(g.device, g.machine, g.sitting, g.model, g.setup)].append(row)
     for peers in like.values():
         rank(peers)
     # Each framework measures the peak with its own matrix product, and those differ (BLAS builds);
@@ -177,7 +220,7 @@ def build_rows(groups: Iterable[Group]) -> list[Row]:
 
 
 def rank(peers: list[Row]) -> None:
-    """Set '× vs fastest' for cells of one machine-device, model and setup."""
+    """Set '× vs fastest' for cells of one machine-device, sitting, model and setup (via ``bench.judge``)."""
     measured = [r for r in peers if r.throughput is not None]
     if not measured:
         return
@@ -193,19 +236,15 @@ def rank(peers: list[Row]) -> None:
             row.verdict = "fastest" if len(measured) > 1 else "only one"
             row.versus = f"1.00× ({row.verdict})" + (" ⚠ fails accuracy gate" if row.gate.flagged else "")
             continue
-        row.test = mann_whitney(row.throughput.values, fastest.throughput.values)
+        row.test = judge_cells(row.group, fastest.group)
         if row.gate.flagged:
             row.verdict = "not ranked"
             row.versus = f"{ratio} ⚠ not ranked (fails accuracy gate)"
-        elif not row.test.testable:
-            row.verdict = "too few runs to test"
-            row.versus = f"{ratio} (too few runs to test)"
-        elif not row.test.differs:
-            row.verdict = "within noise"
-            row.versus = f"≈ within noise ({ratio}, {row.test.p_text()})"
-        else:
-            row.verdict = "slower"
-            row.versus = f"{ratio} ({row.test.p_text()})"
+            continue
+        row.verdict = row.test.label
+        row.versus = f"{ratio} {row.test.word()} {row.test.interval_text()}".rstrip()
+        if row.test.p_text():
+            row.versus += f" ({row.test.p_text()})"
 
 
 def epoch_values(group: Group, name: str) -> dict[int, list[float]]:

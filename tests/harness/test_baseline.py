@@ -54,7 +54,8 @@ def test_slower_within_the_margin_does_not_trail():
 def test_too_few_pairs_never_trail_and_say_so():
     ours, skilled = pairs(0.5, n=5)
     judged = baseline.judge(ours, skilled)
-    assert judged.p is None and judged.verdict == "too few pairs" and not judged.trails
+    assert judged.p is None and judged.verdict == "open" and not judged.trails
+    assert judged.text() == "0.50× (open, too few pairs)"
     assert baseline.judge([], None).text() == "—"
 
 

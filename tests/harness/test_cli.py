@@ -354,8 +354,8 @@ def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_temp_file(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device", str(self))
 
     monkeypatch.setattr(Path, "write_text", full)
-    assert cli.main(["report", "--results", str(tmp_path)]) == 1
+    assert cli.main(["report", "--results", str(tmp_path)]) == 2  # the report set: exit 2 (issue 30)
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: no space left on the device writing ")
+    assert len(err) == 1 and err[0].startswith("error: cannot write the report (No space left on device: ")
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     assert not (tmp_path / "REPORT.md").exists()

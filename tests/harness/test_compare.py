@@ -64,8 +64,8 @@ def test_slower_machine_is_slower_and_fails_when_asked(tmp_path):
     assert "95.9% CI, Hodges–Lehmann" in row["NEW/BASE examples/s"]
     assert row["BASE machine"] == "Example CPU 9000 · 8 cores" and row["NEW machine"] == OTHER
     assert row["n BASE / NEW"] == "6 / 6"
-    assert row["accuracy"] == "too few runs to test"  # three full runs per side
-    assert "Mann–Whitney" in text and "0.05" in text
+    assert row["accuracy"] == "open (too few runs to test)"  # three full runs per side
+    assert "Mann–Whitney" in text and "α = 0.05" in text and "±5%" in text  # the judge's rule, stated
     # without --fail-on, or failing on 'faster' only, the same comparison exits 0
     assert run(base, new)[0] == 0
     assert run(base, new, "--fail-on", "faster")[0] == 0
@@ -81,16 +81,19 @@ def test_faster_and_within_noise(tmp_path):
     noise = tmp_path / "noise"
     base2, new2 = folders(noise, (6.02, 6.12, 5.92, 6.07, 5.97, 6.22))
     code, text = run(base2, new2, "--fail-on", "any")
-    assert code == 0 and table_rows(text)[0]["throughput"] == "within noise"
+    assert code == 0 and table_rows(text)[0]["throughput"] == "tie within ±5%"
 
 
-def test_a_significant_but_small_difference_is_within_the_threshold(tmp_path):
-    base, new = folders(tmp_path, tuple(s * 1.03 for s in SECONDS))  # 3% slower in every run
+def test_a_significant_but_small_difference_is_not_called(tmp_path):
+    """3% slower in every run: the test rejects at α, but the interval reaches inside the threshold, so
+    the judge calls nothing (open), and the gate does not fail; a real 10% loss is called slower."""
+    base, new = folders(tmp_path, tuple(s * 1.03 for s in SECONDS))
     code, text = run(base, new, "--fail-on", "slower")
     (row,) = table_rows(text)
-    assert float(row["p"]) < 0.05 and row["throughput"] == "within threshold" and code == 0
-    # a stricter threshold turns it into a failure
-    assert run(base, new, "--fail-on", "slower", "--threshold", "0.01")[0] == 1
+    assert float(row["p"]) < 0.05 and row["throughput"] == "open" and code == 0
+    slow = tmp_path / "slow"
+    base, new = folders(slow, tuple(s * 1.10 for s in SECONDS))
+    assert run(base, new, "--fail-on", "slower")[0] == 1
 
 
 def test_too_few_runs_fail_the_gate_unless_the_user_asks_to_warn(tmp_path):
@@ -98,9 +101,12 @@ def test_too_few_runs_fail_the_gate_unless_the_user_asks_to_warn(tmp_path):
     write(base, *three_seeds("torch"))
     write(new, *three_seeds("torch", seconds=(12.0, 12.2, 11.8), machine=OTHER))
     code, text, err = run_err(str(base), str(new), "--fail-on", "slower")
-    assert code == 1 and table_rows(text)[0]["throughput"] == "too few runs to test"
+    assert code == 1 and table_rows(text)[0]["throughput"] == "open (too few runs to test)"
     assert "range of pairwise ratios" in table_rows(text)[0]["NEW/BASE examples/s"]
-    assert "FAIL: 1 cell(s) of BASE cannot be judged" in err and "too few runs to test (3 / 3 runs)" in err
+    assert (
+        "FAIL: 1 cell(s) of BASE cannot be judged" in err
+        and "open (too few runs to test) (3 / 3 runs)" in err
+    )
     code, _, err = run_err(str(base), str(new), "--fail-on", "slower", "--incomplete", "warn")
     assert code == 0 and "WARNING:   torch (eager) lenet cpu" in err  # loud, but the user chose it
     code, _, err = run_err(str(base), str(new))  # no gate: exit 0, still said
@@ -192,3 +198,41 @@ def test_building_the_parser_imports_no_report_dependencies():
     code = ("import argparse, sys; import bench.compare as c; c.configure_parser(argparse.ArgumentParser()); "
             "sys.exit(int('pandas' in sys.modules or 'scipy' in sys.modules))")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_different_data_is_refused_with_what_differs_unless_allowed(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch", seconds=SECONDS))
+    write(new, *six_runs("torch", seconds=SECONDS, machine=OTHER, sha="f" * 64))
+    code, message, err = run_err(str(base), str(new))
+    assert code == 2 and "differ in data or measurement settings" in message and "--allow-mismatch" in message
+    assert "data sha256: BASE" in err and "NEW ffffffffffffffff" in err
+    code, text, err = run_err(str(base), str(new), "--allow-mismatch")
+    assert code == 0 and "WARNING: MISMATCH" in err and len(table_rows(text)) == 1
+
+
+def test_different_timing_epochs_and_setups_are_refused(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch", seconds=SECONDS), make_record("mxnet"))
+    longer = six_runs("torch", seconds=SECONDS, machine=OTHER)
+    for rec in longer:
+        rec["config"]["timing_epochs"] = 7
+    other_epochs = make_record("mxnet", machine=OTHER)
+    other_epochs["config"]["epochs"] = 3
+    write(new, *longer, other_epochs)
+    code, _, err = run_err(str(base), str(new))
+    assert code == 2
+    assert "timing_epochs BASE" in err and "≠ NEW 7" in err
+    assert "mxnet (hybrid) lenet cpu: epochs BASE 10 ≠ NEW 3" in err
+
+
+def test_matched_cells_of_two_versions_say_they_compare_versions(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    write(base, *six_runs("torch", seconds=SECONDS))
+    newer = six_runs("torch", seconds=SECONDS, machine=OTHER)
+    for rec in newer:
+        rec["framework"]["versions"] = {"torch": "2.14.1"}
+    write(new, *newer)
+    base_version = six_runs("torch")[0]["framework"]["versions"]["torch"]
+    code, text = run(str(base), str(new))
+    assert code == 0 and f"Compares versions: torch {base_version} → 2.14.1." in text

@@ -14,8 +14,7 @@ import pytest
 from bench import records, report
 from bench.report.cells import group_records
 from bench.report.numbers import build_rows
-from bench.report.sections.wrappers import time_ratio, wrappers_section
-from bench.stats import Summary
+from bench.report.sections.wrappers import speed_ratio, wrappers_section
 
 MACHINE = "Example CPU 9000 · 8 cores"
 KERAS_JAX = {"wrapper": "Keras", "native_framework": "jax", "default_mode": "step"}
@@ -80,7 +79,7 @@ SIX_JAX = [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1002.0]
 SIX_HALF = [500.0, 505.0, 495.0, 502.0, 498.0, 501.0]  # twice the time per example
 
 
-def test_a_wrapper_is_paired_with_its_native_cell_and_the_cost_is_time_per_example():
+def test_a_wrapper_is_paired_with_its_native_cell_and_the_cost_is_a_speed_ratio():
     text = section_of(cells("jax", "jit", SIX_JAX) + keras_jax("step", SIX_HALF))
     assert "## Wrapper cost: Keras's cost" in text
     assert f"### cpu · {MACHINE}" in text
@@ -88,10 +87,11 @@ def test_a_wrapper_is_paired_with_its_native_cell_and_the_cost_is_time_per_examp
     assert line["framework (mode)"] == "keras-jax (step)"
     assert line["against"] == "jax (jit)"
     assert line["n"] == "6 / 6"
-    # native median 1001.0 / wrapper median 499.5 -> 2.00x the time per example
-    assert line["time per example ÷ against"].startswith("2.00× (HL 2.00× [")
-    assert "CI, Hodges–Lehmann" in line["time per example ÷ against"]
-    assert line["verdict"] == "costs time"
+    # wrapper 499.5 ÷ native 1001.0 examples/s -> 0.50x the speed (one direction: > 1 = faster)
+    assert line["speed ÷ against [interval]"].startswith("0.50× [")
+    assert "CI]" in line["speed ÷ against [interval]"]
+    assert line["verdict"] == "slower"
+    assert line["sitting"] == "legacy unknown"
     assert line["p"] == "p=0.002"  # total separation of 6 vs 6: the exact two-sided p = 2/924
 
 
@@ -104,8 +104,8 @@ def test_each_mode_is_paired_with_the_native_mode_it_declares():
     )
     (line,) = parse_tables(section_of(recs))[0]
     assert line["against"] == "torch (compile)"
-    assert line["time per example ÷ against"].startswith("1.00×")
-    assert line["verdict"] == "within noise"
+    assert line["speed ÷ against [interval]"].startswith("1.00×")
+    assert line["verdict"] == "tie within ±10%"
 
 
 def test_fit_over_step_is_a_second_table_within_the_wrapper():
@@ -114,13 +114,13 @@ def test_fit_over_step_is_a_second_table_within_the_wrapper():
     assert [r["framework (mode)"] for r in native] == ["keras-jax (fit)", "keras-jax (step)"]
     (line,) = modes
     assert (line["framework (mode)"], line["against"]) == ("keras-jax (fit)", "keras-jax (step)")
-    assert line["time per example ÷ against"].startswith("2.00×")
-    assert line["verdict"] == "costs time"
+    assert line["speed ÷ against [interval]"].startswith("0.50×")
+    assert line["verdict"] == "slower"
 
 
 def test_a_missing_native_cell_is_said_not_measured():
     (line,) = parse_tables(section_of(keras_jax("step", SIX_HALF)))[0]
-    assert line["against"] == "jax (jit): not measured"
+    assert line["against"] == "jax (jit): not measured in this sitting"
     assert line["verdict"] == "n/a"
 
 
@@ -128,7 +128,16 @@ def test_cells_pair_only_within_one_setup():
     """A native cell with another thread count is another setup: never the yardstick."""
     recs = cells("jax", "jit", SIX_JAX, threads=1) + keras_jax("step", SIX_HALF, threads=8)
     (line,) = parse_tables(section_of(recs))[0]
-    assert line["against"] == "jax (jit): not measured"
+    assert line["against"] == "jax (jit): not measured in this sitting"
+
+
+def test_cells_of_two_sittings_are_never_paired():
+    """The native cell measured in another sitting is not the yardstick (machine speed drifts)."""
+    native = cells("jax", "jit", SIX_JAX)
+    for rec in native:
+        rec["schedule"] = {"sitting": {"id": "s-old", "alpha_per_look": 0.01}, "round": rec["config"]["seed"]}
+    (line,) = parse_tables(section_of(native + keras_jax("step", SIX_HALF)))[0]
+    assert line["against"] == "jax (jit): not measured in this sitting"
 
 
 def test_no_section_without_a_wrapper():
@@ -140,21 +149,27 @@ def test_cells_without_steady_state_say_so():
     recs = cells("jax", "jit", [None, None]) + keras_jax("step", [None, None])
     (line,) = parse_tables(section_of(recs))[0]
     assert line["against"] == "jax (jit)"
-    assert line["time per example ÷ against"] == "— (no steady-state epoch in one of the cells)"
+    assert line["speed ÷ against [interval]"] == "— (no steady-state epoch in one of the cells)"
     assert line["verdict"] == "n/a"
 
 
-def test_too_few_runs_are_not_tested():
-    cost = time_ratio(Summary.of([500.0, 510.0]), Summary.of([1000.0, 1010.0]))
-    assert cost.verdict == "too few runs to test"
-    assert "range of pairwise ratios" in cost.text
+def rows_of(recs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {row.group.framework: row for row in build_rows(group_records(recs))}
+
+
+def test_too_few_runs_are_open():
+    rows = rows_of(keras_jax("step", [500.0, 510.0]) + cells("jax", "jit", [1000.0, 1010.0]))
+    cost = speed_ratio(rows["keras-jax"], rows["jax"])
+    assert cost.verdict == "open" and "(range" in cost.text
 
 
 @pytest.mark.parametrize("faster", [True, False])
 def test_the_verdict_follows_the_direction(faster):
-    wrapper = Summary.of([2000.0 + i for i in range(6)] if faster else [500.0 + i for i in range(6)])
-    cost = time_ratio(wrapper, Summary.of(SIX_JAX))
-    assert cost.verdict == ("saves time" if faster else "costs time")
+    speeds = [2000.0 + i for i in range(6)] if faster else [500.0 + i for i in range(6)]
+    rows = rows_of(keras_jax("step", speeds) + cells("jax", "jit", SIX_JAX))
+    cost = speed_ratio(rows["keras-jax"], rows["jax"])
+    assert cost.verdict == ("faster" if faster else "slower")
+    assert cost.text.startswith("2.00×" if faster else "0.50×")
 
 
 def test_the_report_includes_the_section(tmp_path):

@@ -4,6 +4,7 @@ unreadable files, the command to reproduce, and published reference points."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from bench.records import Unreadable
 from bench.report import cells
 from bench.report.markdown import duration, plain, ranges, table
 from bench.specs import MODELS
+from bench.text import md, shell_comment
 
 # Published numbers we did NOT measure. Shown in their own section, never in our tables.
 EXTERNAL_REFERENCES: tuple[dict[str, str], ...] = (
@@ -113,11 +115,10 @@ def baseline_section(rows: list[dict[str, Any]]) -> list[str]:
         "framework's **textbook** loop (its tutorial) and the **skilled** loop (what an expert writes "
         "for that mode, plain; `impls/<name>/baseline.py`). They run in rounds of one epoch each, the "
         "rounds cycling through every order of the loops; each loop's first epoch is dropped. "
-        "*ours ÷ X* is the median of the per-round ratios, with the exact two-sided Wilcoxon "
-        "signed-rank test of the per-round log ratios at α = 0.05 (*faster*/*slower* when it rejects "
-        "equal speed; *no difference detected* bounds nothing by itself). **Gate** "
-        f"(`nox -s baseline` exits non-zero): *trails* when ours is slower than the skilled loop by "
-        f"that test and by more than {baseline.MARGIN:.0%}; a row that trails is measured once more "
+        "*ours ÷ X* is the median of the per-round ratios; its word is the judge's (`bench.judge`, paired by "
+        "round: exact two-sided Wilcoxon signed-rank of the per-round log ratios, no minimum effect; "
+        "*open* bounds nothing by itself). **Gate** "
+        f"(`nox -s baseline` exits non-zero): {baseline.GATE_RULE}; a row that trails is measured once more "
         "and the second measurement decides (the first is shown beside it). Rows name their machine.\n",
     ]
     if loops:
@@ -132,19 +133,15 @@ def measured_text(row: dict[str, Any]) -> str:
 
 
 def paired_test_text(row: dict[str, Any]) -> str:
-    """``slower (p=0.008)``, ``no difference detected (p=0.38)`` or ``too few pairs``."""
-    from bench import stats
+    """The judge's word for ours against the textbook loop, paired by round: ``slower (p=0.008)``,
+    ``open (p=0.38)``, ``tie within ±10% (…)``."""
+    from bench import judge
 
     ours, theirs = row.get("harness_samples") or [], row.get("plain_samples") or []
     if not ours or len(ours) != len(theirs):
         return "—"
-    test = stats.wilcoxon_signed_rank(ours, theirs)
-    if not test.testable:
-        return f"too few pairs ({test.n1})"
-    if not test.differs:
-        return f"no difference detected ({test.p_text()})"
-    faster = stats.median([h / p for h, p in zip(ours, theirs, strict=True)]) > 1
-    return f"{'faster' if faster else 'slower'} ({test.p_text()})"
+    judged = judge.judge(ours, theirs, paired=True)
+    return f"{judged.word()} ({judged.p_text() or f'{judged.n_a} pairs, too few to test'})"
 
 
 def _versions_text(framework: str, versions: dict[str, Any]) -> str:
@@ -236,37 +233,56 @@ def _env_sort(lines: dict[str, dict[str, Any]]) -> Any:
 
 
 def not_ok_section(records: list[dict[str, Any]]) -> list[str]:
+    """Skipped and failed runs: one line per (status, reason) with its frameworks and counts, the
+    details (seeds per cell) in a table below. Reasons are record text: made safe (``bench.text.md``)."""
     grouped: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+    by_reason: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for r in records:
         if r["status"] == "ok":
             continue
         seed = r["config"].get("seed", "?")
         repeat = r["config"].get("repeat") or 0
-        key = (
-            cells.framework(r),
-            cells.model(r),
-            cells.device(r),
-            cells.mode(r),
-            r["status"],
-            str(r.get("reason") or "—"),
-        )
+        reason = md(r.get("reason") or "—")
+        key = (cells.framework(r), cells.model(r), cells.device(r), cells.mode(r), r["status"], reason)
         grouped[key].append(f"{seed}" + (f" (repeat {repeat})" if repeat else ""))
+        # the same reason worded per framework ("no GPU visible to torch") is one reason
+        name = re.escape(cells.framework(r))
+        general = md(re.sub(rf"(?<![\w/.-]){name}(?![\w/.-])", "‹framework›", str(r.get("reason") or "—")))
+        by_reason[(str(r["status"]), general)][cells.framework(r)] += 1
+    if not grouped:
+        return []
     lines = [
         {
-            "framework": k[0],
-            "model": k[1],
-            "device": k[2],
-            "mode": k[3],
-            "seed": ", ".join(sorted(seeds, key=_seed_order)),
-            "status": k[4],
+            "framework": md(k[0]),
+            "model": md(k[1]),
+            "device": md(k[2]),
+            "mode": md(k[3]),
+            "seed": md(", ".join(sorted(seeds, key=_seed_order))),
+            "status": md(k[4]),
             "reason": k[5],
         }
         for k, seeds in sorted(
             grouped.items(), key=lambda item: (*item[0][:2], cells.device_rank(item[0][2]), item[0])
         )
     ]
+    summary = [
+        f"- **{md(status)}** ({_runs(sum(counts.values()))}): {reason} — "
+        + ", ".join(f"{md(name)} {n}" for name, n in sorted(counts.items()))
+        for (status, reason), counts in sorted(
+            by_reason.items(), key=lambda item: (item[0][0], -sum(item[1].values()))
+        )
+    ]
     columns = ["framework", "model", "device", "mode", "seed", "status", "reason"]
-    return ["## Skipped and failed runs\n", table(lines, columns) + "\n"]
+    return [
+        "## Skipped and failed runs\n",
+        "By reason (runs per framework):\n\n" + "\n".join(summary) + "\n",
+        "Details:\n",
+        table(lines, columns) + "\n",
+    ]
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def _seed_order(text: str) -> tuple[int, str]:
@@ -337,7 +353,7 @@ def reproduce_section(records: list[dict[str, Any]], results_dirs: Sequence[Path
     last_machine = None
     for (machine, overrides), group in sorted(setups.items()):
         if machine != last_machine and len({m for m, _ in setups}) > 1:
-            lines.append(f"# measured on {machine}")
+            lines.append(f"# measured on {shell_comment(machine)}")
             last_machine = machine
         models = ",".join(sorted({cells.model(r) for r in group}))
         devices = ",".join(sorted({cells.device(r) for r in group}, key=cells.device_rank))

@@ -9,6 +9,7 @@ import pandas as pd
 from bench.report.markdown import ci, med, plain, table
 from bench.report.numbers import MIB, Row, by_model_where, by_where, epoch_values
 from bench.specs import MODELS
+from bench.text import md
 
 
 def _range(summary: Any) -> str:
@@ -41,7 +42,7 @@ def accuracy_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         cell_rows = [r for r in cell_rows if r.group.full_runs]
         if not cell_rows:
             continue
-        out.append(f"### Test accuracy per epoch: {model} on {device} · {machine}\n")
+        out.append(f"### Test accuracy per epoch: {md(model)} on {md(device)} · {md(machine)}\n")
         if (model, device, machine) in links:
             out.append(
                 f"![test accuracy per epoch, {model} on {device}]({links[(model, device, machine)]})\n"
@@ -158,7 +159,7 @@ def throughput_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         "a throughput-only repeat evaluates twice and times the second), *n eval* the runs that have one.\n",
     ]
     for where, device_rows in by_where(rows):
-        out.append(f"### {where[0]} · {where[1]}\n")
+        out.append(f"### {md(where[0])} · {md(where[1])}\n")
         if where in links:
             out.append(f"![steady-state training throughput on {where[0]}]({links[where]})\n")
         lines = []
@@ -206,7 +207,7 @@ def ttt_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         device_rows = [r for r in device_rows if r.group.full_runs]
         if not device_rows:
             continue
-        out.append(f"### {where[0]} · {where[1]}\n")
+        out.append(f"### {md(where[0])} · {md(where[1])}\n")
         if where in links:
             out.append(f"![time to target accuracy on {where[0]}]({links[where]})\n")
         lines = []

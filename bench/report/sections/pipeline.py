@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.judge import rule_text
 from bench.report import cells
 from bench.report.markdown import ci, table
-from bench.report.numbers import Row
-from bench.stats import ALPHA, Summary, mann_whitney, ratio_interval
+from bench.report.numbers import Row, judge_cells
+from bench.text import md
 
 # A doubling of the batch that gains less than this factor in examples/sec is no longer overhead-bound.
 OVERHEAD_GAIN = 1.5
@@ -35,7 +36,7 @@ def input_pairs(rows: Iterable[Row]) -> list[Pair]:
     for row in rows:
         g = row.group
         base = (g.device, g.machine, g.model, g.framework, g.mode,
-                cells.setup_without(g.setup, "input", "loader_workers"))  # fmt: skip
+                cells.setup_without(g.setup, "input", "loader_workers"), g.sitting)  # fmt: skip
         if cells.setup_value(g.setup, "input") == "native":
             natives.append((base, row))
         else:
@@ -50,17 +51,16 @@ def input_pairs(rows: Iterable[Row]) -> list[Pair]:
     )
 
 
-def ratio_text(base: Summary | None, new: Summary | None) -> tuple[str, str]:
-    """(new/base with its interval, the Mann–Whitney verdict) of two throughput summaries."""
-    if base is None or new is None:
+def ratio_text(base: Row | None, new: Row | None) -> tuple[str, str]:
+    """(new ÷ base speed with its interval, the judge's word) of two cells of one sitting."""
+    if base is None or new is None or base.throughput is None or new.throughput is None:
         return "—", "—"
-    ratio = ratio_interval(base.values, new.values)
-    interval = f"{ratio.low:.2f}–{ratio.high:.2f}"
-    text = f"{ratio.estimate:.2f}× [{interval}] ({ratio.label()})"
-    test = mann_whitney(base.values, new.values)
-    if not test.testable:
-        return text, "too few runs to test"
-    return text, ("differs" if test.differs else "≈ within noise") + f" ({test.p_text()})"
+    judged = judge_cells(new.group, base.group)
+    if judged.ratio is None:
+        return "—", "—"
+    return f"{judged.ratio:.2f}× {judged.interval_text()}".rstrip(), (
+        f"{judged.word()} ({judged.p_text()})" if judged.p_text() else judged.word()
+    )
 
 
 def input_section(rows: list[Row], link: str | None) -> list[str]:
@@ -72,9 +72,9 @@ def input_section(rows: list[Row], link: str | None) -> list[str]:
         "## Input pipeline\n",
         "Steady training examples/sec with the data already on the device (*device*, the main tables) "
         "and fed by the framework's own input pipeline from host memory (*native*: DataLoader, tf.data, "
-        "Gluon DataLoader) in the harness's order. *native / device* is the Hodges–Lehmann estimate of "
-        "the ratio (median of all pairwise ratios) with Moses' distribution-free interval and its "
-        f"coverage; *test* is the two-sided Mann–Whitney U test at α = {ALPHA:g}.\n",
+        "Gluon DataLoader) in the harness's order, both cells of one sitting. *native ÷ device* is the "
+        "speed ratio (> 1 = native faster), the judge's Hodges–Lehmann estimate with its interval and "
+        f"coverage; *test* is the judge's word (`bench.judge`): {rule_text()}.\n",
     ]
     if link:
         out.append(f"![device vs native input]({link})\n")
@@ -83,16 +83,17 @@ def input_section(rows: list[Row], link: str | None) -> list[str]:
         assert pair.native is not None
         g = pair.native.group
         device_tp = pair.device.throughput if pair.device else None
-        ratio, verdict = ratio_text(device_tp, pair.native.throughput)
+        ratio, verdict = ratio_text(pair.device, pair.native)
         lines.append(
             {
-                "machine-device": g.where,
-                "framework (mode)": g.label,
-                "model": g.model,
-                "setup": cells.setup_text(pair.key[5]),
+                "machine-device": md(g.where),
+                "framework (mode)": md(g.label),
+                "model": md(g.model),
+                "sitting": md(g.sitting),
+                "setup": md(cells.setup_text(pair.key[5])),
                 "device input examples/s [interval]": ci(device_tp, "not measured"),
                 "native input examples/s [interval]": ci(pair.native.throughput),
-                "native / device": ratio,
+                "native ÷ device": ratio,
                 "test": verdict,
             }
         )
@@ -165,7 +166,7 @@ def scaling_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
     for key, series in batches.items():
         where, model, label = f"{key[0]} · {key[1]}", key[2], f"{key[3]} ({key[4]})"
         stop, gains = overhead_bound_until(series)
-        out.append(f"### Batch size: {label} {model} on {where}\n")
+        out.append(f"### Batch size: {md(label)} {md(model)} on {md(where)}\n")
         if key in links:
             out.append(f"![throughput vs batch size]({links[key]})\n")
         verdict = (
@@ -188,7 +189,7 @@ def scaling_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
         out.append(table(lines, list(lines[0])) + "\n")
     for key, series in threads.items():
         where, model, label = f"{key[0]} · {key[1]}", key[2], f"{key[3]} ({key[4]})"
-        out.append(f"### Threads: {label} {model} on {where}\n")
+        out.append(f"### Threads: {md(label)} {md(model)} on {md(where)}\n")
         if ("threads", *key) in links:
             out.append(f"![throughput vs threads]({links[('threads', *key)]})\n")
         first = series[0].throughput
@@ -208,6 +209,29 @@ def scaling_section(rows: list[Row], links: dict[Any, str]) -> list[str]:
     return out
 
 
+def abbreviations(names: Iterable[str]) -> dict[str, str]:
+    """A short, unique abbreviation per name: ``jax`` → ``ja``, ``keras-jax`` → ``kj``, ``keras-torch``
+    → ``kt``; lengthened until no two names share one."""
+
+    def abbreviate(name: str, k: int) -> str:
+        parts = [p for p in name.replace("_", "-").split("-") if p] or [name]
+        if len(parts) == 1:
+            return name[:k]
+        return parts[0][:1] + "".join(p[: k - 1] for p in parts[1:])
+
+    names = sorted(set(names))
+    length = dict.fromkeys(names, 2)
+    for _ in range(64):
+        found = {name: abbreviate(name, length[name]) for name in names}
+        clashes = Counter(found.values())
+        if all(clashes[v] == 1 for v in found.values()):
+            return found
+        for name in names:
+            if clashes[found[name]] > 1:
+                length[name] += 1
+    return {name: name for name in names}
+
+
 def run_order_section(records: list[dict[str, Any]]) -> list[str]:
     """How the runs were ordered across frameworks, from the records' ``schedule``."""
     scheduled = [
@@ -224,7 +248,7 @@ def run_order_section(records: list[dict[str, Any]]) -> list[str]:
         current = current + 1 if a == b else 1
         longest = max(longest, current)
     frameworks = sorted(set(sequence))
-    initials = {name: name[:2] for name in frameworks}
+    initials = abbreviations(frameworks)
     shown = " ".join(initials[name] for name in sequence[:60]) + (" …" if len(sequence) > 60 else "")
     order_text = ", ".join(f"{name} ({n} runs)" for name, n in sorted(orders.items()))
     return [
@@ -234,5 +258,6 @@ def run_order_section(records: list[dict[str, Any]]) -> list[str]:
         "slow drifts of the machine (heat, other load) spread over all frameworks instead of landing on "
         f"one. In start order the framework changed {switches} times between {len(sequence) - 1} "
         f"consecutive pairs of runs; the longest stretch of one framework was {longest} run(s).\n",
-        f"Sequence ({', '.join(f'{v} = {k}' for k, v in initials.items())}): `{shown}`\n",
+        f"Sequence ({md(', '.join(f'{v} = {k}' for k, v in initials.items()), limit=2000)}): "
+        f"{md(shown, limit=4000)}\n",
     ]

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.judge import rule_text
 from bench.records import Unreadable
 from bench.report import cells
 from bench.report.markdown import ci, code_list, short, table
 from bench.report.numbers import Row, build_rows, by_where
-from bench.stats import ALPHA, CONFIDENCE, Summary
+from bench.stats import CONFIDENCE, Summary
+from bench.text import md
 
 HOW_TO_READ = f"""\
 How to read these tables: one block per machine-device, one table per model; machines are never merged \
@@ -19,10 +21,10 @@ or compared. Numbers are medians over runs; *n* is runs for throughput / runs fo
 repeats count for throughput only). An interval of a median is the order-statistic interval, with its \
 coverage in the column's heading (n = 6 runs give [min, max], 96.9%); with n ≤ 5 no interval reaches \
 {CONFIDENCE:.0%} and the *range* is shown instead, which is not a confidence interval. *× vs fastest* \
-divides by the fastest cell of the same model and setup that passes the accuracy gate; a difference is \
-called only when the exact two-sided Mann–Whitney U test at α = {ALPHA:g} gives p < {ALPHA:g} \
-(*≈ within noise* otherwise, \
-*too few runs to test* when no outcome could reach it). First epoch, GFLOP/s, memory and the accuracy \
+divides by the fastest cell of the same model, setup and sitting that passes the accuracy gate (speed \
+ratio, < 1 = slower), and its word comes from the one judge (`bench.judge`, paired by round within a \
+sitting when both cells have rounds): {rule_text()}. A sitting whose race recorded a smaller α is judged \
+at that α. First epoch, GFLOP/s, memory and the accuracy \
 gate are in the detail sections."""
 
 
@@ -60,7 +62,8 @@ def header(
 def alerts(rows: list[Row], other_data: list[dict[str, Any]], main_sha: str | None) -> list[str]:
     """Block quotes for what must not be missed: failed accuracy gates, runs on other data."""
     found = [
-        f"> **⚠ Accuracy gate:** {r.group.label} {r.group.model} on {r.group.where} ({r.group.setup_text}): "
+        f"> **⚠ Accuracy gate:** {md(f'{r.group.label} {r.group.model} on {r.group.where}')} "
+        f"({md(r.group.setup_text)}): "
         f"median final test accuracy {r.accuracy.median:.3f} is OUTSIDE the expected band "
         f"{r.gate.band[0]:.2f}–{r.gate.band[1]:.2f}; its speed does not count as a win."
         for r in rows
@@ -128,7 +131,7 @@ def device_line(groups: Sequence[cells.Group]) -> str:
     runs = [r for g in groups for r in g.runs]
     hosts = sorted({str((r.get("environment") or {}).get("host_id") or "?") for r in runs})
     names = sorted({str((r.get("device") or {}).get("name") or "?") for r in runs})
-    line = f"Device names: {', '.join(names)}; hosts {code_list(hosts)}."
+    line = f"Device names: {md(', '.join(names), 2000)}; hosts {md(', '.join(hosts), 2000)}."
     if len(hosts) > 1:
         line += " Same machine-device label on several hosts: treated as one machine."
     return line
@@ -146,11 +149,11 @@ def summary_section(
         missing[(cells.device(record), cells.machine(record))][record["status"]] += 1
     tables = dict(by_where(rows))
     for where in sorted(set(tables) | set(missing), key=cells.where_rank):
-        out.append(f"{heading} {where[0]} · {where[1]}\n")
+        out.append(f"{heading} {md(where[0])} · {md(where[1])}\n")
         device_rows = tables.get(where)
         if not device_rows:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(missing[where].items()))
-            out.append(f"No successful runs on {where[0]} ({counts}; see *Skipped and failed runs*).\n")
+            out.append(f"No successful runs on {md(where[0])} ({counts}; see *Skipped and failed runs*).\n")
             continue
         out.append(device_line([r.group for r in device_rows]) + "\n")
         by_model: dict[str, list[Row]] = defaultdict(list)
@@ -158,8 +161,8 @@ def summary_section(
             by_model[row.group.model].append(row)
         for model in sorted(by_model):
             setups = {r.group.setup for r in by_model[model]}
-            setup = f" — {by_model[model][0].group.setup_text}" if len(setups) == 1 else ""
-            out.append(f"{heading}# {model}{setup}\n")
+            setup = f" — {md(by_model[model][0].group.setup_text)}" if len(setups) == 1 else ""
+            out.append(f"{heading}# {md(model)}{setup}\n")
             out.append(summary_table(by_model[model]) + "\n")
     return out
 

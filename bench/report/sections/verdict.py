@@ -1,10 +1,18 @@
-"""The verdict at the top of the report (and of the README): per machine-device and model, who wins.
+"""The verdict at the top of the report (and of the README): per machine-device, sitting and model, who wins.
 
-For each machine-device and model it takes one setup (the one most frameworks were measured in),
-ranks every framework by its best measured mode, and states the ratio to the fastest with the
-Hodges–Lehmann/Moses interval of that ratio (``bench.stats.ratio_interval``), the exact two-sided
-Mann–Whitney U verdict against the fastest, the accuracy parity computed seed by seed, and what each
-framework's plain textbook loop gave on the same machine (``<results>/baseline/``).
+A **sitting** is one stretch of interleaved measurement (``record["schedule"]["sitting"]``; an older
+record without one belongs to a legacy sitting per framebench commit and machine). A machine's speed
+drifts between sittings by more than the gaps being called, so nothing here pairs rows of two
+sittings: each (machine-device, sitting) gets its own block, the newest sitting first, headed by the
+sitting's id, its time span and its machine-speed probe (``metrics.device_peak_gflops`` of its runs).
+
+Within a block, for each model, one setup is taken (the one most frameworks were measured in), every
+framework's best measured mode is ranked, and each is judged against the leader by the one judge
+(``bench.judge``): paired by round over the rounds both cells share (at least
+``numbers.MIN_PAIRED_ROUNDS``, else as independent samples), at the α the sitting's race used when it
+recorded one (else ``bench.judge.ALPHA``). The accuracy parity is checked seed by seed at the epochs
+each seed has. ``forest_data`` gives the same numbers to the figures and the HTML page, and
+``verdict_markdown`` the block's text.
 """
 
 from __future__ import annotations
@@ -14,24 +22,89 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench import records
+from bench import records, stats
+from bench.judge import Judgement, rule_text
 from bench.report import cells
-from bench.report.markdown import code_list, plain, table
-from bench.report.numbers import Row, by_where
-from bench.report.sections.context import paired_test_text
-from bench.stats import ALPHA, RatioInterval, Test, mann_whitney, ratio_interval
+from bench.report.markdown import code_list
+from bench.report.markdown import table as md_table
+from bench.report.numbers import Row, judge_cells, sitting_alpha, sitting_tie_margin
+from bench.text import md
 
 README_START, README_END = records.README_GENERATED
+ACCURACY_TOLERANCE = 0.001  # final test accuracies within this (absolute) agree
 
 
 @dataclass
 class Entry:
-    """One framework in a verdict: its best mode's row, ratio to the fastest and test against it."""
+    """One framework in a verdict: its best mode's row and its judgement against the leader."""
 
     row: Row
     modes: list[str]
-    ratio: RatioInterval | None = None  # this / fastest; None for the fastest itself
-    test: Test | None = None
+    judged: Judgement | None = None  # this ÷ leader; None for the leader itself
+
+
+@dataclass
+class Sitting:
+    """The rows of one machine-device measured in one sitting, with what the block says about it."""
+
+    device: str
+    machine: str
+    id: str
+    rows: list[Row]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The ok runs of this sitting behind the rows."""
+        return [r for row in self.rows for r in row.group.runs if cells.sitting_id(r) == self.id]
+
+    @property
+    def newest(self) -> str:
+        """When the sitting's newest run finished (ISO text sorts in time)."""
+        return max((str(r.get("finished_at") or r.get("started_at") or "") for r in self.records), default="")
+
+    def span_text(self) -> str:
+        """``2026-12-02T22:57:00Z – 2026-12-03T00:27:10Z`` from the records' own times."""
+        times = sorted(str(t) for r in self.records for t in (r.get("started_at"), r.get("finished_at")) if t)
+        return f"{md(times[0])} – {md(times[-1])}" if times else "time not recorded"
+
+    def probe_text(self) -> str:
+        """The machine-speed probe of the sitting: median and range of its runs' peak GFLOP/s."""
+        values = [
+            float(v)
+            for r in self.records
+            if isinstance(v := (r.get("metrics") or {}).get("device_peak_gflops"), int | float)
+            and not isinstance(v, bool)
+            and v > 0
+        ]
+        if not values:
+            return "machine-speed probe: not recorded"
+        return (
+            f"machine-speed probe (matmul peak, `device_peak_gflops`): median {stats.median(values):,.1f} "
+            f"GFLOP/s, range {min(values):,.1f}–{max(values):,.1f} over {len(values)} runs"
+        )
+
+
+def sittings(rows: list[Row]) -> list[Sitting]:
+    """Rows split by (machine-device, sitting); machine-devices with the newest sitting first (a
+    user's own fresh measurement before a committed reference), and within one the newest first."""
+    found: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    for row in rows:
+        g = row.group
+        found[(g.device, g.machine, g.sitting)].append(row)
+    blocks = [Sitting(d, m, s, r) for (d, m, s), r in found.items()]
+    newest_of_where: dict[tuple[str, str], str] = defaultdict(str)
+    for b in blocks:
+        newest_of_where[(b.device, b.machine)] = max(newest_of_where[(b.device, b.machine)], b.newest)
+
+    def key(b: Sitting) -> tuple[Any, ...]:
+        where_newest = newest_of_where[(b.device, b.machine)]
+        return (_desc(where_newest), cells.where_rank((b.device, b.machine)), _desc(b.newest), b.id)
+
+    return sorted(blocks, key=key)
+
+
+def _desc(text: str) -> tuple[int, ...]:
+    return (*(-ord(ch) for ch in text), 1)
 
 
 def pick_setup(rows: list[Row]) -> tuple[tuple[str, Any], ...]:
@@ -52,8 +125,9 @@ def pick_setup(rows: list[Row]) -> tuple[tuple[str, Any], ...]:
     return min(by_setup.items(), key=score)[0]
 
 
-def rank_frameworks(rows: list[Row]) -> list[Entry]:
-    """Each framework's fastest mode (gate-failing cells only when it has no other), fastest first."""
+def rank_frameworks(rows: list[Row], alpha: float | None = None) -> list[Entry]:
+    """Each framework's fastest mode (gate-failing cells only when it has no other), fastest first,
+    each judged against the leader (rows of one sitting only)."""
     by_framework: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         if row.throughput is not None:
@@ -65,223 +139,162 @@ def rank_frameworks(rows: list[Row]) -> list[Entry]:
         entries.append(Entry(best, sorted({r.group.mode for r in peers})))
     entries.sort(key=lambda e: (e.row.gate.flagged, -e.row.throughput.median, e.row.group.label))  # type: ignore[union-attr]
     if entries:
-        fastest = entries[0].row.throughput
-        assert fastest is not None
+        groups = [e.row.group for e in entries]
+        tie = sitting_tie_margin(groups)
+        if alpha is None:
+            alpha, _ = sitting_alpha(groups)
         for entry in entries[1:]:
-            values = entry.row.throughput.values  # type: ignore[union-attr]
-            entry.ratio = ratio_interval(fastest.values, values)
-            entry.test = mann_whitney(values, fastest.values)
+            entry.judged = judge_cells(entry.row.group, entries[0].row.group, alpha, tie)
     return entries
 
 
-def test_text(test: Test | None) -> str:
-    """The Mann–Whitney verdict in words."""
-    if test is None:
-        return "fastest"
-    if not test.testable:
-        return f"too few runs to test ({test.n1} vs {test.n2})"
-    if test.differs:
-        return f"slower ({test.p_text()})"
-    return f"≈ within noise ({test.p_text()})"
-
-
-def _ratio_bounds(ratio: RatioInterval) -> str:
-    return f"{ratio.low:.2f}–{ratio.high:.2f}"
+def label_text(judged: Judgement | None) -> str:
+    """The verdict row's word against the leader: leader, settled slower/faster, tie within ±P, open."""
+    if judged is None:
+        return "leader"
+    if judged.label in ("faster", "slower"):
+        return f"settled {judged.label}"
+    return judged.word()
 
 
 def headline(entries: list[Entry]) -> str:
-    """One sentence: who is fastest and by how much over the next, with the test's verdict."""
+    """One sentence: who leads, by how much over the next, and whether that is settled."""
     first = entries[0].row
     if len(entries) == 1:
-        return f"only **{first.group.label}** was measured here."
+        return f"only **{md(first.group.label)}** was measured here."
     second = entries[1]
-    assert first.throughput is not None and second.row.throughput is not None
-    margin = ratio_interval(second.row.throughput.values, first.throughput.values)
-    assert second.test is not None
-    ratio = first.throughput.median / second.row.throughput.median
-    gap = f"{ratio:.2f}× [{_ratio_bounds(margin)}, {margin.label()}]"
-    if not second.test.testable:
-        return (
-            f"**{first.group.label}** leads **{second.row.group.label}** by {gap}; "
-            f"too few runs for the Mann–Whitney test to call it ({second.test.n1} vs {second.test.n2})."
-        )
-    if not second.test.differs:
-        return (
-            f"**{first.group.label}** and **{second.row.group.label}** are within noise of each other "
-            f"(Mann–Whitney {second.test.p_text()}); nominal lead {gap}."
-        )
-    return (
-        f"**{first.group.label}** is fastest, {gap} the next, **{second.row.group.label}** "
-        f"(Mann–Whitney {second.test.p_text()})."
-    )
+    judged = second.judged
+    assert judged is not None and judged.ratio is not None
+    lead = 1 / judged.ratio
+    bounds = ""
+    if judged.low and judged.high:
+        kind = "range" if judged.coverage is None else f"{100 * judged.coverage:.1f}% CI"
+        bounds = f" [{1 / judged.high:.2f}–{1 / judged.low:.2f}, {kind}]"
+    who = f"**{md(first.group.label)}** leads **{md(second.row.group.label)}** by {lead:.2f}×{bounds}"
+    if judged.label == "slower":
+        return f"{who}: settled, {md(first.group.label)} is faster ({judged.test}, {judged.p_text()})."
+    if judged.label == "tie":
+        return f"{who}: a {judged.word()}, so neither is faster."
+    if judged.label == "faster":  # a gate-failing leader only
+        return f"{who} nominally, but {md(second.row.group.label)} is faster by the test."
+    return f"{who}: **open**, not settled by these runs ({judged.n_a} vs {judged.n_b} processes)."
+
+
+def _ratio_cell(judged: Judgement | None) -> str:
+    if judged is None:
+        return "1.00"
+    if judged.ratio is None:
+        return "—"
+    return f"{judged.ratio:.2f} {judged.interval_text()}".rstrip()
 
 
 def accuracy_line(rows: list[Row]) -> str:
-    """Whether the final test accuracy agrees to 3 decimals across the cells at every seed, computed."""
-    by_seed: dict[int, dict[str, float]] = defaultdict(dict)
+    """Whether the final test accuracies agree within ``ACCURACY_TOLERANCE`` across the cells, checked at
+    every seed at the epochs that seed was trained for, with the seeds and epochs covered."""
+    by_seed: dict[tuple[int, Any], dict[str, float]] = defaultdict(dict)
     for row in rows:
         for record in row.group.full_runs:
             value = (record.get("metrics") or {}).get("final_test_accuracy")
-            if isinstance(value, int | float):
-                by_seed[int(record["config"].get("seed", -1))][row.group.label] = float(value)
-    labels = sorted({label for values in by_seed.values() for label in values})
+            seed = record["config"].get("seed")
+            if isinstance(value, int | float) and isinstance(seed, int) and not isinstance(seed, bool):
+                by_seed[(seed, record["config"].get("epochs"))][row.group.label] = float(value)
+    tolerance = f"tolerance ±{ACCURACY_TOLERANCE:g} absolute"
     if not by_seed:
         return "Accuracy: no full run here (throughput-only repeats)."
-    if len(labels) == 1:
-        finals = ", ".join(
-            f"{v:.3f}" for _, v in sorted((s, next(iter(d.values()))) for s, d in by_seed.items())
-        )
-        return f"Accuracy: one cell with full runs ({labels[0]}: {finals}), nothing to compare."
-    common = sorted(s for s, values in by_seed.items() if len(values) == len(labels))
-    seeds_text = f"seed{'s' if len(common) != 1 else ''} {', '.join(str(s) for s in common)}"
-    if not common:
-        return "Accuracy: no seed was trained in full by every cell, so parity is not checked."
+    compared = {k: v for k, v in by_seed.items() if len(v) >= 2}
+    single = sorted(k for k in by_seed if k not in compared)
+    covered = ", ".join(f"seed {s} at {e} epochs ({len(by_seed[(s, e)])} cells)" for s, e in sorted(compared))
+    alone = (
+        f" Not compared (one cell only): {', '.join(f'seed {s} at {e} epochs' for s, e in single)}."
+        if single
+        else ""
+    )
+    if not compared:
+        return f"Accuracy: no seed was trained in full by two cells, so parity is not checked.{alone}"
     gaps = []
-    for seed in common:
-        values = by_seed[seed]
-        rounded = {label: round(v, 3) for label, v in values.items()}
-        if len(set(rounded.values())) > 1:
-            low, high = min(values, key=values.__getitem__), max(values, key=values.__getitem__)
-            gaps.append((values[high] - values[low], seed, low, values[low], high, values[high]))
-    partial = len(common) < len(by_seed)
-    scope = f"{len(labels)} cells" + (
-        f", at the {len(common)} seed(s) all of them trained" if partial else ""
-    )
+    for (seed, epochs), values in sorted(compared.items()):
+        low, high = min(values, key=values.__getitem__), max(values, key=values.__getitem__)
+        spread = values[high] - values[low]
+        if spread > ACCURACY_TOLERANCE:
+            gaps.append((spread, seed, epochs, low, values[low], high, values[high]))
     if not gaps:
-        finals = ", ".join(f"{round(next(iter(by_seed[s].values())), 3):.3f}" for s in common)
-        return (
-            f"Accuracy: identical to 3 decimals across frameworks at every seed ({scope}; "
-            f"{seeds_text}: {finals})."
-        )
-    gap, seed, low, low_value, high, high_value = max(gaps)
+        return f"Accuracy parity ({tolerance}): every cell agrees at {covered}.{alone}"
+    spread, seed, epochs, low, low_value, high, high_value = max(gaps)
     return (
-        f"Accuracy differs at {len(gaps)} of {len(common)} seed(s) ({scope}): largest at seed {seed}, "
-        f"{low} {low_value:.3f} vs {high} {high_value:.3f} (gap {gap:.3f})."
+        f"Accuracy parity ({tolerance}): differs at {len(gaps)} of {len(compared)} seed/epoch pairs "
+        f"(checked: {covered}); largest at seed {seed}, {epochs} epochs: {md(low)} {low_value:.4f} vs "
+        f"{md(high)} {high_value:.4f} (gap {spread:.4f}).{alone}"
     )
-
-
-def _baseline(baselines: list[dict[str, Any]], row: Row) -> dict[str, Any] | None:
-    g = row.group
-    found = [
-        b
-        for b in baselines
-        if (b.get("framework"), b.get("model"), b.get("device"), b.get("machine"))
-        == (g.framework, g.model, g.device, g.machine)
-    ]
-    same_mode = [b for b in found if b.get("mode") == g.mode]
-    return (same_mode or found or [None])[0]
-
-
-def _textbook_cell(base: dict[str, Any] | None, mode: str) -> str:
-    if base is None:
-        return "—"
-    ours = plain(base.get("ratio"), ".2f")
-    mode_note = "" if base.get("mode") == mode else f", {base.get('mode')} mode"
-    test = paired_test_text(base)
-    return f"{plain(base.get('plain_examples_per_sec'), ',.0f')} (ours {ours}×; Wilcoxon: {test}{mode_note})"
-
-
-def textbook_line(entries: list[Entry], baselines: list[dict[str, Any]]) -> str | None:
-    """How the plain textbook loops rank, and whether that order differs from ours."""
-    found = [(e, _baseline(baselines, e.row)) for e in entries]
-    found = [(e, b) for e, b in found if b and isinstance(b.get("plain_examples_per_sec"), int | float)]
-    if len(found) < 2:
-        return None
-    plain_order = sorted(found, key=lambda item: -float(item[1]["plain_examples_per_sec"]))
-    ours_order = [e.row.group.framework for e, _ in found]
-    text = " > ".join(
-        f"{b.get('framework')} ({b.get('mode')}) {float(b['plain_examples_per_sec']):,.0f}"
-        for _, b in plain_order
-    )
-    same = [e.row.group.framework for e, _ in plain_order] == ours_order
-    verdict = (
-        "the same order as ours"
-        if same
-        else "**a different order**: a user's own plain loop would rank them so"
-    )
-    return f"Textbook loops (`nox -s baseline`, same machine, measured apart): {text} examples/s, {verdict}."
 
 
 def skilled_line(entries: list[Entry], baselines: list[dict[str, Any]]) -> str | None:
-    """Which ranked rows trail a skilled user's own loop of their mode (the ``nox -s baseline`` gate)."""
+    """Which ranked rows trail a skilled user's own loop of their mode: the ``nox -s baseline`` gate,
+    which compares loops inside its own process (its own sitting), never against these runs."""
     from bench import baseline
 
     checked, trailing = [], []
     for entry in entries:
-        base = _baseline(baselines, entry.row)
-        if not base or base.get("mode") != entry.row.group.mode or not base.get("skilled_samples"):
+        g = entry.row.group
+        base = next(
+            (
+                b
+                for b in baselines
+                if (b.get("framework"), b.get("model"), b.get("device"), b.get("machine"), b.get("mode"))
+                == (g.framework, g.model, g.device, g.machine, g.mode)
+            ),
+            None,
+        )
+        if not base or not base.get("skilled_samples"):
             continue
         judged = baseline.row_judgements(base)["skilled"]
-        checked.append(entry.row.group.label)
+        checked.append(g.label)
         if judged.trails:
-            trailing.append(f"**{entry.row.group.label}** trails it, {judged.text()}")
+            trailing.append(f"**{md(g.label)}** trails it, {judged.text()}")
     if not checked:
         return None
-    rule = (
-        f"`nox -s baseline`: slower by the exact paired Wilcoxon test at α = 0.05 and by more than "
-        f"{baseline.MARGIN:.0%}, same machine, measured apart"
-    )
-    if not trailing:
-        return (
-            f"Skilled loops ({rule}): no ranked row trails its own "
-            f"({len(checked)} of {len(entries)} checked)."
-        )
-    return f"Skilled loops ({rule}): " + "; ".join(trailing) + f" ({len(checked)} of {len(entries)} checked)."
+    rule = f"`nox -s baseline`, measured apart in its own process: {baseline.GATE_RULE}"
+    found = "; ".join(trailing) if trailing else "no ranked row trails its own"
+    return f"Skilled loops ({rule}): {found} ({len(checked)} of {len(entries)} checked)."
 
 
-def _ratio_cells(entries: list[Entry]) -> tuple[str, list[str]]:
-    """The ratio column's header (coverage stated once when it is the same for every row) and cells."""
-    labels = {e.ratio.label() for e in entries if e.ratio is not None}
-    once = len(labels) == 1
-    header = f"× fastest [{next(iter(labels))}]" if once else "× fastest [interval]"
-    out = []
-    for entry in entries:
-        if entry.ratio is None:
-            out.append("1.00")
-            continue
-        bounds = f"[{_ratio_bounds(entry.ratio)}]"
-        ratio = entry.row.throughput.median / entries[0].row.throughput.median  # type: ignore[union-attr]
-        out.append(f"{ratio:.2f} {bounds}" + ("" if once else f" {entry.ratio.label()}"))
-    return header, out
+def model_rows(
+    rows: list[Row], alpha: float | None = None
+) -> tuple[tuple[tuple[str, Any], ...], list[Entry]]:
+    """The setup picked for one model of one sitting, and its ranked entries."""
+    setup = pick_setup(rows)
+    return setup, rank_frameworks([r for r in rows if r.group.setup == setup], alpha)
 
 
 def model_block(rows: list[Row], baselines: list[dict[str, Any]]) -> list[str]:
-    """Headline, ranking table and accuracy line for one model on one machine-device."""
-    setup = pick_setup(rows)
-    peers = [r for r in rows if r.group.setup == setup]
-    entries = rank_frameworks(peers)
-    model = rows[0].group.model
+    """Headline, ranking table and accuracy line for one model of one sitting on one machine-device."""
+    setup, entries = model_rows(rows)
+    model = md(rows[0].group.model)
     if not entries:
-        return [f"**{model}** ({cells.setup_text(setup)}): no throughput measured.\n"]
-    header, ratios = _ratio_cells(entries)
+        return [f"**{model}** ({md(cells.setup_text(setup))}): no throughput measured.\n"]
     lines = []
-    for i, (entry, ratio) in enumerate(zip(entries, ratios, strict=True), start=1):
+    for i, entry in enumerate(entries, start=1):
         row = entry.row
         assert row.throughput is not None
+        judged = entry.judged
         lines.append(
             {
                 "#": str(i),
-                "framework (best mode)": row.group.label
+                "framework (best mode)": md(row.group.label)
                 + (" ⚠ fails accuracy gate" if row.gate.flagged else ""),
                 "examples/s": f"{row.throughput.median:,.0f}",
-                header: ratio,
-                "Mann–Whitney vs fastest": test_text(entry.test),
-                "runs": str(row.throughput.n),
-                "modes measured": ", ".join(entry.modes),
-                "textbook loop examples/s": _textbook_cell(_baseline(baselines, row), row.group.mode),
+                "speed ÷ leader [interval]": _ratio_cell(judged),
+                "verdict vs leader": label_text(judged),
+                "test": "—" if judged is None else f"{judged.test}, {judged.p_text() or 'too few to test'}",
+                "processes": str(row.throughput.n),
+                "modes measured": md(", ".join(entry.modes)),
             }
         )
-    if all(line["textbook loop examples/s"] == "—" for line in lines):
-        for line in lines:
-            del line["textbook loop examples/s"]
+    peers = [r for r in rows if r.group.setup == setup]
     out = [
-        f"**{model}** ({cells.setup_text(setup)}): {headline(entries)}\n",
-        table(lines, list(lines[0])) + "\n",
+        f"**{model}** ({md(cells.setup_text(setup))}): {headline(entries)}\n",
+        md_table(lines, list(lines[0])) + "\n",
+        accuracy_line(peers) + "\n",
     ]
-    out.append(accuracy_line(peers) + "\n")
-    textbook = textbook_line(entries, baselines)
-    if textbook:
-        out.append(textbook + "\n")
     skilled = skilled_line(entries, baselines)
     if skilled:
         out.append(skilled + "\n")
@@ -289,7 +302,7 @@ def model_block(rows: list[Row], baselines: list[dict[str, Any]]) -> list[str]:
 
 
 def build_text(rows: list[Row]) -> str:
-    """Commit(s), framework versions and Python of the records behind a machine-device's rows."""
+    """Commit(s), framework versions of the records behind a sitting's rows (record text made safe)."""
     runs = [r for row in rows for r in row.group.runs]
     commits = sorted(
         {
@@ -303,37 +316,23 @@ def build_text(rows: list[Row]) -> str:
         found = ((r.get("framework") or {}).get("versions") or {}).get(name)
         versions[name].add(str(found) if found else "?")
     built = ", ".join(f"{name} {'/'.join(sorted(v))}" for name, v in sorted(versions.items()))
-    return f"commit{'s' if len(commits) > 1 else ''} {', '.join(commits)} · {built}"
+    return md(f"commit{'s' if len(commits) > 1 else ''} {', '.join(commits)} · {built}", limit=2000)
 
 
-def commits_of(rows: list[Row]) -> set[str]:
-    """The harness commits of the records behind some rows."""
-    return {cells.short_commit(r) for row in rows for r in row.group.runs}
-
-
-def sittings_line(rows: list[Row]) -> str | None:
-    """When a machine-device's rows come from records of several harness commits (e.g. one framework
-    measured again after a change), say which frameworks were measured when: the runs are
-    interleaved across frameworks within a sitting only, and a machine's speed drifts between them."""
-    sittings: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        for r in row.group.runs:
-            commit = cells.short_commit(r)
-            sitting = sittings.setdefault(commit, {"frameworks": set(), "times": []})
-            sitting["frameworks"].add(cells.framework(r))
-            sitting["times"] += [t for t in (r.get("started_at"), r.get("finished_at")) if t]
-    if len(sittings) < 2:
-        return None
-    parts = []
-    for commit, sitting in sorted(sittings.items(), key=lambda item: min(item[1]["times"] or [""])):
-        times = sorted(sitting["times"])
-        span = f"{times[0]} – {times[-1]}" if times else "time not recorded"
-        parts.append(f"{', '.join(sorted(sitting['frameworks']))} at {commit} ({span})")
-    return (
-        f"⚠ Measured in {len(sittings)} sittings: {'; '.join(parts)}. Runs are interleaved across "
-        "frameworks within a sitting only, and this machine's speed drifts between sittings, so a gap "
-        "between frameworks of different sittings is less certain than its test says.\n"
-    )
+def sitting_block(sitting: Sitting, baselines: list[dict[str, Any]], heading: str = "###") -> list[str]:
+    """One (machine-device, sitting) block: heading with the sitting, its span, probe, α, then models."""
+    alpha, source = sitting_alpha([r.group for r in sitting.rows])
+    out = [
+        f"{heading} {md(sitting.device)} · {md(sitting.machine)} — sitting {md(sitting.id)}\n",
+        f"Sitting {md(sitting.id)}: {sitting.span_text()}; {sitting.probe_text()}. Judged at α = {alpha:.3g} "
+        f"({source}). Build: {build_text(sitting.rows)}.\n",
+    ]
+    by_model: dict[str, list[Row]] = defaultdict(list)
+    for row in sitting.rows:
+        by_model[row.group.model].append(row)
+    for model in sorted(by_model):
+        out += model_block(by_model[model], baselines)
+    return out
 
 
 def verdict_section(
@@ -342,38 +341,74 @@ def verdict_section(
     heading: str = "##",
     summary_input: str | None = "device",
 ) -> list[str]:
-    """The verdict: one block per machine-device (commit and versions in its heading), one per model."""
+    """The verdict: one block per (machine-device, sitting), newest first, one part per model."""
     if summary_input is not None:
         rows = [r for r in rows if cells.setup_value(r.group.setup, "input") == summary_input]
     if not rows:
         return []
     out = [f"{heading} Verdict\n"]
-    blocks = by_where(rows)
-    commits = {where: commits_of(device_rows) for where, device_rows in blocks}
-    if len({frozenset(c) for c in commits.values()}) > 1:
-        per = "; ".join(f"{w[1]}: {', '.join(sorted(c))}" for w, c in commits.items())
+    blocks = sittings(rows)
+    if len(blocks) > 1:
         out.append(
-            f"⚠ These machine-devices were measured at different harness commits ({per}): each block is its "
-            "own result set, never one ranking; compare machines with `python -m bench compare`.\n"
+            f"Measured in {len(blocks)} (machine-device, sitting) blocks. A machine's speed drifts between "
+            "sittings, so each block is its own ranking: nothing of one sitting is compared with another's "
+            "(compare builds or machines with `python -m bench compare`).\n"
         )
-    for (device, machine), device_rows in blocks:
-        out.append(f"{heading}# {device} · {machine} — {build_text(device_rows)}\n")
-        sittings = sittings_line(device_rows)
-        if sittings:
-            out.append(sittings)
+    for block in blocks:
+        out += sitting_block(block, baselines, heading + "#")
+    out.append(
+        "Each framework's fastest measured mode, ranked by median steady-state training examples/s within "
+        "its sitting. *speed ÷ leader* is the judge's Hodges–Lehmann ratio (> 1 = faster) with its interval "
+        "and exact coverage (a *range* when too few processes allow one); rows are paired by round when "
+        f"both cells have rounds in common. Rule (`bench.judge`): {rule_text()}; a sitting whose race "
+        "recorded an α per look is judged at that α. *processes* counts the runs (one process each). "
+        "Every measured mode is in the report's *Summary*.\n"
+    )
+    return out
+
+
+def verdict_markdown(
+    rows: list[Row], baselines: Sequence[dict[str, Any]] = (), summary_input: str | None = "device"
+) -> str:
+    """The verdict block as one markdown string (for the HTML page: the same words as REPORT.md)."""
+    return "\n".join(verdict_section(rows, list(baselines), "##", summary_input))
+
+
+def forest_data(rows: list[Row], summary_input: str | None = "device") -> list[dict[str, Any]]:
+    """Per (machine-device, sitting, model): ``{"title", "device", "machine", "sitting", "model", "rows"}``,
+    rows ``{"framework", "mode", "ratio", "low", "high", "label", "n"}`` sorted fastest first (speed
+    ratio to the leader; the leader 1.0 with no interval), the same numbers as the verdict block."""
+    if summary_input is not None:
+        rows = [r for r in rows if cells.setup_value(r.group.setup, "input") == summary_input]
+    out = []
+    for block in sittings(rows):
         by_model: dict[str, list[Row]] = defaultdict(list)
-        for row in device_rows:
+        for row in block.rows:
             by_model[row.group.model].append(row)
         for model in sorted(by_model):
-            out += model_block(by_model[model], baselines)
-    out.append(
-        "Each framework's fastest measured mode, ranked by median steady-state training examples/s. "
-        "*× fastest* is the ratio of medians; its interval is the Hodges–Lehmann/Moses distribution-free "
-        "interval of the ratio (order statistics of all pairwise ratios), coverage in the heading; with too "
-        "few runs it is the range of the pairwise ratios, not an interval. The test is the exact two-sided "
-        f"Mann–Whitney U at α = {ALPHA:g}; *textbook loop* is `nox -s baseline` (paired, exact Wilcoxon "
-        "signed-rank). Every measured mode is in the report's *Summary*.\n"
-    )
+            setup, entries = model_rows(by_model[model])
+            if not entries:
+                continue
+            lines = []
+            for entry in entries:
+                judged, g = entry.judged, entry.row.group
+                lines.append(
+                    {
+                        "framework": g.framework,
+                        "mode": g.mode,
+                        "ratio": 1.0 if judged is None else judged.ratio,
+                        "low": None if judged is None else judged.low,
+                        "high": None if judged is None else judged.high,
+                        "label": label_text(judged),
+                        "n": entry.row.throughput.n if entry.row.throughput else 0,
+                    }
+                )
+            lines.sort(key=lambda line: -(line["ratio"] or 0.0))
+            title = (
+                f"{model} · {block.device} · {block.machine} · sitting {block.id} ({cells.setup_text(setup)})"
+            )
+            out.append({"title": title, "device": block.device, "machine": block.machine,
+                        "sitting": block.id, "model": model, "rows": lines})  # fmt: skip
     return out
 
 
@@ -382,26 +417,26 @@ def readme_block(verdict: Sequence[str], results: Sequence[Any]) -> str:
     body = "\n".join(part for part in verdict if not part.startswith("## Verdict")).strip()
     return (
         f"{README_START}\n"
-        f"_Regenerated by `python -m bench report` from {code_list(results)} (see "
+        f"_Regenerated by `python -m bench report --readme` from {code_list(results)} (see "
         "[results/REPORT.md](results/REPORT.md)); edits between these markers are overwritten._\n\n"
         f"{body}\n{README_END}"
     )
 
 
 def write_readme(readme: Any, block: str) -> bool:
-    """Replace the text between the verdict markers of ``readme``; False when it has no markers."""
+    """Replace everything from the first verdict start marker to the last end marker of ``readme`` with
+    ``block`` (a corrupted block, with duplicated markers or an end marker inside, is repaired whole);
+    False when it has no markers."""
     from pathlib import Path
 
     path = Path(readme)
     if not path.is_file():
         return False
     text = path.read_text(encoding="utf-8")
-    start, end = text.find(README_START), text.find(README_END)
+    start, end = text.find(README_START), text.rfind(README_END)
     if start < 0 or end < start:
         return False
     updated = text[:start] + block + text[end + len(README_END) :]
     if updated != text:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(updated, encoding="utf-8")
-        tmp.replace(path)
+        records.write_text_atomic(path, updated)
     return True
