@@ -219,6 +219,7 @@ def test_different_timing_epochs_and_setups_are_refused(tmp_path):
         rec["config"]["timing_epochs"] = 7
     other_epochs = make_record("mxnet", machine=OTHER)
     other_epochs["config"]["epochs"] = 3
+    other_epochs["curve"] = other_epochs["curve"][:3]  # a valid record of 3 epochs
     write(new, *longer, other_epochs)
     code, _, err = run_err(str(base), str(new))
     assert code == 2
