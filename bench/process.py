@@ -43,14 +43,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from bench import records
 from bench.child import PROGRESS_PREFIX
 from bench.config import RunConfig
-
-if TYPE_CHECKING:
-    from bench.forkserver import ForkServer
 
 CHILD_ENTRY = "bench.child"  # the module each run's child process executes
 INTERRUPT_WAIT_S = 30.0  # how long an interrupted run may take to stop before it is killed
@@ -97,6 +94,14 @@ class RunProcess(Protocol):
 
     def close(self) -> None:
         """Release what the run holds (its pipes; its group killed if still there)."""
+        ...
+
+
+class RunStarter(Protocol):
+    """What starts runs in processes of their own (bench.forkserver.ForkServer)."""
+
+    def start(self, argv: list[str]) -> RunProcess:
+        """A run of ``python -m bench.child`` with ``argv``."""
         ...
 
 
@@ -351,7 +356,7 @@ def _run_child(
     schedule: dict[str, Any] | None = None,
     config_key: str | None = None,
     versions: dict[str, Any] | None = None,
-    server: ForkServer | None = None,
+    server: RunStarter | None = None,
     run_timeout: float | None = None,
 ) -> Outcome:
     """Run one configuration in its own process, watched (module docstring); its outcome. The child
