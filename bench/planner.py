@@ -30,7 +30,9 @@ accuracy run (``purpose="full"``, seed 0), the rest are timing runs (seeds 1, 2,
   race; cells keep running while the budget lasts. The looks are spaced (rounds 6, 8, 11, ... 64)
   rather than after every round, because exact rank tests at α/10 cannot decide anything before
   about six processes per cell: looks there would spend α for nothing.
-  ``tests/harness/test_race_simulation.py`` proves the rule by simulation.
+  ``tests/harness/test_race_simulation.py`` proves the rule by simulation. A sitting without a
+  budget (``--budget 0``, the fixed design) has no race: its one look is the report's, at ALPHA
+  (``planned_looks`` 1).
 * **Paired or independent.** ``compare_cells`` pairs two cells' samples by round (Wilcoxon
   signed-rank: a slow minute hits both alike) when they share at least ``paired_minimum(alpha)``
   rounds — five, or more where the paired test could not reach α with fewer (nine at 0.005) — and
@@ -97,19 +99,21 @@ class Sitting:
 def new_sitting(now: datetime, budget_minutes: float | None, target_precision: float,
                 order_seed: int | None = None, rng: random.Random | None = None) -> Sitting:  # fmt: skip
     """A sitting starting at ``now``: its id (``s-20261205T0012Z-3fa2``), and a random order seed
-    unless one is given (``--order-seed`` reproduces an order)."""
+    unless one is given (``--order-seed`` reproduces an order). Without a budget (the fixed design)
+    no race looks: the report's verdict is the one look, at ALPHA."""
     rng = rng or random.SystemRandom()
     seed = rng.randrange(2**32) if order_seed is None else int(order_seed)
     utc = now.astimezone(UTC)
     token = f"{rng.randrange(16**4):04x}"
+    looks = PLANNED_LOOKS if budget_minutes else 1
     return Sitting(
         id=f"s-{utc:%Y%m%dT%H%M}Z-{token}",
         started_at=utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
         order_seed=seed,
         budget_minutes=budget_minutes or None,
         target_precision=target_precision,
-        alpha_per_look=alpha_per_look(),
-        planned_looks=PLANNED_LOOKS,
+        alpha_per_look=alpha_per_look(looks),
+        planned_looks=looks,
     )
 
 

@@ -77,7 +77,8 @@ def test_a_sitting_has_an_id_a_start_a_seed_and_its_error_rule():
                            "planned_looks": planner.PLANNED_LOOKS}  # fmt: skip
     drawn = {planner.new_sitting(datetime.now(UTC), 1.0, 0.1).order_seed for _ in range(5)}
     assert len(drawn) > 1  # drawn at random unless given
-    assert planner.new_sitting(datetime.now(UTC), 0, 0.1).budget_minutes is None  # 0: the fixed design
+    fixed = planner.new_sitting(datetime.now(UTC), 0, 0.1)  # 0: the fixed design, no race, one look
+    assert (fixed.budget_minutes, fixed.planned_looks, fixed.alpha_per_look) == (None, 1, judge.ALPHA)
     assert len(planner.LOOK_ROUNDS) == planner.PLANNED_LOOKS - 1  # the last look is the report's
 
 
