@@ -7,7 +7,7 @@ them in place), ``nnx.value_and_grad`` of the mean softmax cross-entropy, a new 
 ``jax.random`` each epoch and batches indexed from it. No metrics: the least work a loop can do.
 
 jax is imported inside ``plain_epochs``, not here: ``bench.baseline`` imports this module before it
-constructs ``FlaxFramework``, which must set XLA's environment before jax starts.
+constructs ``JaxFramework``, which must set XLA's environment before jax starts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def plain_epochs(
     import optax
     from flax import nnx
 
-    from impls.jax.nnx_models import FlaxModel
+    from impls.jax.training import FlaxModel
 
     def loss_fn(model, x, y):
         return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()

@@ -69,7 +69,7 @@ def plain_epochs(
     epoch's wall seconds, forever (with ``trained``: its ``"weights"`` after each epoch)."""
     import keras
 
-    from impls.keras_common.net import KerasNet
+    from impls.keras_common.training import KerasNet
 
     keras.utils.set_random_seed(seed)  # fit's shuffling
     holder = KerasNet(spec, backend.device, "plain")  # only to build the same net with the same start
@@ -107,7 +107,7 @@ def fit_epochs(
     its ``"weights"`` and ``"order"`` after each epoch, outside the clock)."""
     import keras
 
-    from impls.keras_common.net import KerasNet
+    from impls.keras_common.training import KerasNet
 
     holder = KerasNet(spec, backend.device, "fit")  # only to build the same net with the same start
     holder.set_weights(weights)

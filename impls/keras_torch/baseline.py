@@ -128,7 +128,7 @@ def _step_epochs(
     import keras
     import torch
 
-    from impls.keras_common.net import KerasNet
+    from impls.keras_common.training import KerasNet
 
     holder = KerasNet(spec, on.device, "step")  # only to build the same net with the same start
     holder.set_weights(weights)

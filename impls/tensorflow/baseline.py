@@ -5,7 +5,7 @@
 shuffles and batches them, callbacks and logging machinery included. ``impls.tensorflow`` replaces
 it with a GradientTape step on device-resident data; comparing the two shows what that buys.
 Keras's defaults are kept on purpose, e.g. ``jit_compile="auto"`` (no XLA on a CPU-only machine,
-XLA on a GPU). Construct ``KerasFramework(threads)`` first so the threading is declared as in a run.
+XLA on a GPU). Construct ``TensorflowFramework(threads)`` first so the threading is declared as in a run.
 
 The skilled loop is the strong reference: a ``GradientTape`` step on device-resident data, written
 the way an expert writes it for each mode, with nothing the harness needs and it does not.
@@ -57,7 +57,7 @@ def plain_epochs(
             yield time.perf_counter() - start
 
 
-# What the skilled loop does in each of KerasFramework.MODES (all run on a CPU).
+# What the skilled loop does in each of TensorflowFramework.MODES (all run on a CPU).
 SKILLED: dict[str, str] = {
     "function": (
         "a tf.function step (GradientTape, mean sparse_softmax_cross_entropy_with_logits, "

@@ -1,4 +1,4 @@
-"""Why TensorFlow sees no GPU, and what a user installs to get one: the reason ``KerasFramework``
+"""Why TensorFlow sees no GPU, and what a user installs to get one: the reason ``TensorflowFramework``
 gives in ``Unsupported`` for ``--devices gpu``."""
 
 from __future__ import annotations
