@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench.contract import Unsupported
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
 from impls.jax import SINGLE_THREAD_FLAG, JaxFramework
 
@@ -155,7 +156,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     monkeypatch.setattr(nnx, "jit", recording_jit)
     images, labels = data(n=300)
     weights = MLP.initial_weights(0)
-    epochs = plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     seconds = [next(epochs) for _ in range(2)]
     assert [size for size, _, _ in calls] == [128, 128, 44] * 2  # every example, last batch kept
     for epoch, epoch_seconds in enumerate(seconds):

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from bench.contract import Unsupported
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mxnet") is None, reason="mxnet not installed")
@@ -227,7 +228,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     images = rng.random((300, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=300).astype(np.int64)
     weights = MLP.initial_weights(0)
-    epochs = plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     seconds = []
     for _ in range(2):
         seconds.append(next(epochs))
@@ -258,4 +259,6 @@ def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused(framework):
     assert all(isinstance(line, str) and line for line in baseline.SKILLED.values())
     images, labels = skilled_inputs()
     with pytest.raises(ValueError, match="mode 'jit'; choose one of: hybrid, imperative"):
-        baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, 0, "cpu", "jit")
+        baseline.skilled_epochs(
+            LoopArgs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, mode="jit")
+        )

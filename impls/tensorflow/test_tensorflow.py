@@ -15,6 +15,7 @@ from bench.contract import NativeSource, Unsupported
 from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
 from impls.tensorflow import KerasModel, TensorflowFramework, runtime
 
@@ -183,7 +184,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     images = rng.random((300, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=300).astype(np.int64)
     weights = MLP.initial_weights(0)
-    epochs = baseline.plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = baseline.plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     for epoch in (1, 2):
         assert next(epochs) > 0
         (model,) = built
@@ -208,4 +209,6 @@ def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused():
     assert all(isinstance(line, str) and line for line in baseline.SKILLED.values())
     images, labels = skilled_inputs()
     with pytest.raises(ValueError, match="mode 'jit'; choose one of: function, xla, eager, epoch-function"):
-        baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, 0, "cpu", "jit")
+        baseline.skilled_epochs(
+            LoopArgs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, mode="jit")
+        )
