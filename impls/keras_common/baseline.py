@@ -112,5 +112,27 @@ def fit_epochs(
         epoch,
         sync=lambda: backend.sync(net),
         trained=args.trained,
-        read=lambda order: {"weights": holder.get_weights(), "order": backend.to_numpy(order)},
+        read=weights_and_order(holder, backend),
     )
+
+
+def step_start(on: Backend, args: LoopArgs) -> tuple[Any, Any, Any, Any]:
+    """The start of the Keras guides' custom loop on any backend: the same net from ``args.weights``
+    (``KerasNet``, only to build it), ``keras.optimizers.SGD`` (momentum 0: plain SGD) built on its
+    trainable variables, the mean softmax cross-entropy. Returns (holder, net, optimizer, loss)."""
+    import keras
+
+    from impls.keras_common.training import KerasNet
+
+    holder = KerasNet(args.spec, on.device, "step")  # only to build the same net with the same start
+    holder.set_weights(dict(args.weights))
+    with keras.device(on.device):
+        optimizer = keras.optimizers.SGD(learning_rate=args.lr)
+        optimizer.build(holder.net.trainable_variables)
+    return holder, holder.net, optimizer, _loss()
+
+
+def weights_and_order(holder: Any, backend: Backend) -> Callable[[Any], dict[str, Any]]:
+    """What a skilled loop puts in ``trained`` after an epoch that returned its order: the canonical
+    weights and the order as numpy."""
+    return lambda order: {"weights": holder.get_weights(), "order": backend.to_numpy(order)}

@@ -92,17 +92,8 @@ def _step_epochs(on: common.Backend, args: LoopArgs) -> Iterator[float]:
 
     import jax
     import jax.numpy as jnp
-    import keras
 
-    from impls.keras_common.training import KerasNet
-
-    holder = KerasNet(args.spec, on.device, "step")  # only to build the same net with the same start
-    holder.set_weights(dict(args.weights))
-    net = holder.net
-    with keras.device(on.device):
-        optimizer = keras.optimizers.SGD(learning_rate=args.lr)  # momentum 0: plain SGD
-        optimizer.build(net.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
+    holder, net, optimizer, loss_fn = common.step_start(on, args)
 
     def loss_and_updates(trainable, non_trainable, x, y):
         logits, non_trainable = net.stateless_call(trainable, non_trainable, x, training=True)

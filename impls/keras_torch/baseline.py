@@ -95,15 +95,7 @@ def _step_epochs(on: common.Backend, args: LoopArgs) -> Iterator[float]:
     import keras
     import torch
 
-    from impls.keras_common.training import KerasNet
-
-    holder = KerasNet(args.spec, on.device, "step")  # only to build the same net with the same start
-    holder.set_weights(dict(args.weights))
-    net = holder.net
-    with keras.device(on.device):
-        optimizer = keras.optimizers.SGD(learning_rate=args.lr)  # momentum 0: plain SGD
-        optimizer.build(net.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
+    holder, net, optimizer, loss_fn = common.step_start(on, args)
     variables = net.trainable_weights
     tensors = [v.value for v in variables]  # the torch Parameters backward() writes .grad into
     x, y = on.put(common.nhwc(args.images), args.labels)
@@ -126,5 +118,5 @@ def _step_epochs(on: common.Backend, args: LoopArgs) -> Iterator[float]:
         epoch,
         sync=lambda: on.sync(net),
         trained=args.trained,
-        read=lambda order: {"weights": holder.get_weights(), "order": on.to_numpy(order)},
+        read=common.weights_and_order(holder, on),
     )
