@@ -29,7 +29,6 @@ import importlib
 import itertools
 import json
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from bench import records, stats
-from bench.loops import LoopArgs
+from bench.loops import LoopArgs, deferred, timed_epochs
 
 SIDES = ("ours", "textbook", "skilled")
 MARGIN = 0.02  # ours may trail its skilled loop by up to 2% before the gate fails
@@ -165,13 +164,11 @@ def _harness_epochs(model: Any, spec: Any, images: Any, labels: Any, seed: int) 
     model.set_weights(spec.initial_weights(seed))
     train = model.put(images, labels)
     rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(labels))
-        model.sync()
-        start = time.perf_counter()
-        model.train_epoch(train, order, spec.batch_size, spec.lr)
-        model.sync()
-        yield time.perf_counter() - start
+    yield from timed_epochs(
+        lambda order: model.train_epoch(train, order, spec.batch_size, spec.lr),
+        sync=model.sync,
+        draw=lambda: rng.permutation(len(labels)),
+    )
 
 
 def _first_line(obj: Any) -> str:
@@ -218,13 +215,13 @@ def compare(
     )
     sides: dict[str, Iterator[float]] = {
         "ours": _harness_epochs(model, spec, images, labels, seed=0),
-        "textbook": loops.plain_epochs(args),
+        "textbook": deferred(loops.plain_epochs, args),
     }
     skilled: Callable[[LoopArgs], Iterator[float]] | None = getattr(loops, "skilled_epochs", None)
     if skilled is None or row["skilled_loop"] is None:
         row["skilled_missing"] = f"{loops.__name__} defines no skilled loop for mode {mode!r}"
     else:
-        sides["skilled"] = skilled(dataclasses.replace(args, mode=mode))
+        sides["skilled"] = deferred(skilled, dataclasses.replace(args, mode=mode))
     samples = interleave(sides, epochs, len(labels))
     row.update(status="ok", reason=None)
     for side, key in (("ours", "harness"), ("textbook", "plain"), ("skilled", "skilled")):

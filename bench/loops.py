@@ -104,3 +104,9 @@ def timed_epochs(
         if trained is not None and read is not None:
             trained.update(read(result))
         yield seconds
+
+
+def deferred(loop: Callable[[LoopArgs], Iterator[float]], args: LoopArgs) -> Iterator[float]:
+    """``loop(args)``, built at the first epoch asked of it (``bench baseline`` sets each side up at its
+    first epoch, the harness's own path included, in the order the rounds ask for them)."""
+    yield from loop(args)

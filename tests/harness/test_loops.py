@@ -81,3 +81,16 @@ def test_without_trained_nothing_is_read(monkeypatch):
     read = []
     epochs = loops.timed_epochs(lambda _: None, read=lambda r: read.append(r) or {})
     assert next(epochs) >= 0 and read == []
+
+
+def test_a_deferred_loop_is_built_at_its_first_epoch():
+    built = []
+
+    def plain_epochs(a: LoopArgs):
+        built.append(a.seed)
+        return iter([2.0, 3.0])
+
+    epochs = loops.deferred(plain_epochs, args(seed=7))
+    assert built == []
+    assert next(epochs) == 2.0 and built == [7]
+    assert next(epochs) == 3.0 and built == [7]
