@@ -13,6 +13,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import nd
 
+import impls
 from bench.contract import Unsupported, time_peak_matmul
 
 HERE = Path(__file__).resolve().parent
@@ -20,11 +21,10 @@ HERE = Path(__file__).resolve().parent
 
 def gpu_requirement() -> str:
     """The pinned GPU build from ``requirements-gpu.txt`` (its first requirement line)."""
-    for line in (HERE / "requirements-gpu.txt").read_text().splitlines():
-        requirement = line.split("#", 1)[0].strip()
-        if requirement:
-            return requirement
-    raise RuntimeError("impls/mxnet/requirements-gpu.txt names no requirement")
+    pins = impls.pins(HERE / "requirements-gpu.txt")
+    if not pins:
+        raise RuntimeError("impls/mxnet/requirements-gpu.txt names no requirement")
+    return pins[0]
 
 
 def no_gpu_reason(version: str, cuda_build: bool, error: str | None = None) -> str:
