@@ -1,9 +1,11 @@
 """Our training path vs the plain loops of the same framework, measured side by side, and the gate.
 
 Each implementation folder provides ``baseline.py`` (see impls/ADDING_A_FRAMEWORK.md) with
-``plain_epochs(...)``, the framework's **textbook** loop, and ``skilled_epochs(..., mode)`` with
-``SKILLED``, the plain loop a **skilled** user writes for each CPU mode. Generators that train the way
-those scripts would and yield the wall seconds of each epoch. The three sides (ours in the mode, the
+``plain_epochs(args)``, the framework's **textbook** loop, and ``skilled_epochs(args)`` with
+``SKILLED``, the plain loop a **skilled** user writes for each CPU mode (``args.mode``): they train the
+way those scripts would and yield the wall seconds of each epoch. Their one argument object
+(``LoopArgs``), the skilled loops' mode guard and the clock around each epoch are ``bench.loops``'s.
+The three sides (ours in the mode, the
 textbook loop, the skilled loop) train the same model from the same canonical weights on the same
 data, in one process with the same thread settings, **interleaved epoch by epoch**: each round runs
 every side once, the rounds cycling through every order of the sides, so that each pair of epochs
@@ -23,11 +25,11 @@ exits non-zero when any row trails, or has no skilled loop to check it against.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import itertools
 import json
 import statistics
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ from typing import Any
 
 from bench import judge as judging
 from bench import records, stats
+from bench.loops import LoopArgs, deferred, timed_epochs
 
 SIDES = ("ours", "textbook", "skilled")
 MARGIN = 0.02  # ours may trail its skilled loop by up to 2% before the gate fails
@@ -169,13 +172,11 @@ def _harness_epochs(model: Any, spec: Any, images: Any, labels: Any, seed: int) 
     model.set_weights(spec.initial_weights(seed))
     train = model.put(images, labels)
     rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(labels))
-        model.sync()
-        start = time.perf_counter()
-        model.train_epoch(train, order, spec.batch_size, spec.lr)
-        model.sync()
-        yield time.perf_counter() - start
+    yield from timed_epochs(
+        lambda order: model.train_epoch(train, order, spec.batch_size, spec.lr),
+        sync=model.sync,
+        draw=lambda: rng.permutation(len(labels)),
+    )
 
 
 def _first_line(obj: Any) -> str:
@@ -217,17 +218,18 @@ def compare(
         return _save(results, row)
     dataset = load(data_dir)
     images, labels = Dataset.as_float(dataset.train_images), dataset.train_labels
-    weights = spec.initial_weights(0)
-    common = (spec, weights, images, labels, spec.batch_size, spec.lr, 0, "cpu")
+    args = LoopArgs(
+        spec, spec.initial_weights(0), images, labels, spec.batch_size, spec.lr, seed=0, device="cpu"
+    )
     sides: dict[str, Iterator[float]] = {
         "ours": _harness_epochs(model, spec, images, labels, seed=0),
-        "textbook": loops.plain_epochs(*common),
+        "textbook": deferred(loops.plain_epochs, args),
     }
-    skilled: Callable[..., Iterator[float]] | None = getattr(loops, "skilled_epochs", None)
+    skilled: Callable[[LoopArgs], Iterator[float]] | None = getattr(loops, "skilled_epochs", None)
     if skilled is None or row["skilled_loop"] is None:
         row["skilled_missing"] = f"{loops.__name__} defines no skilled loop for mode {mode!r}"
     else:
-        sides["skilled"] = skilled(*common, mode)
+        sides["skilled"] = deferred(skilled, dataclasses.replace(args, mode=mode))
     samples = interleave(sides, epochs, len(labels))
     row.update(status="ok", reason=None)
     for side, key in (("ours", "harness"), ("textbook", "plain"), ("skilled", "skilled")):

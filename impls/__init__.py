@@ -15,9 +15,9 @@ from pathlib import Path
 
 FRAMEWORKS: dict[str, str] = {
     "torch": "impls.torch:TorchFramework",
-    "tensorflow": "impls.tensorflow:KerasFramework",
-    "mxnet": "impls.mxnet:GluonFramework",
-    "jax": "impls.jax:FlaxFramework",
+    "tensorflow": "impls.tensorflow:TensorflowFramework",
+    "mxnet": "impls.mxnet:MxnetFramework",
+    "jax": "impls.jax:JaxFramework",
     "paddle": "impls.paddle:PaddleFramework",
     "keras-jax": "impls.keras_jax:KerasJaxFramework",
     "keras-torch": "impls.keras_torch:KerasTorchFramework",

@@ -11,8 +11,8 @@ jitted step has ``b01f_01io->b01f``) and an epoch takes about 4x longer than in 
 slightly faster in ``scan``.
 
 XLA reads ``XLA_FLAGS`` and ``XLA_PYTHON_CLIENT_PREALLOCATE`` once, when its backend starts, so this
-module does not import jax: ``FlaxFramework(threads)`` sets the environment first and then imports
-``impls.jax.nnx_models`` (the module with the JAX code). What was set is reported by ``settings()``.
+module does not import jax: ``JaxFramework(threads)`` sets the environment first and then imports
+``impls.jax.training`` (the module with the JAX code). What was set is reported by ``settings()``.
 
 Threads, truthfully: XLA's CPU backend has no intra-op thread-count setting that JAX exposes. Its
 thread pool has one thread per CPU the process may run on, and ``OMP_NUM_THREADS`` & co. do not
@@ -37,7 +37,7 @@ from bench.contract import Unsupported, check_mode, check_precision, time_peak_m
 from bench.specs import ModelSpec
 
 if TYPE_CHECKING:
-    from impls.jax.nnx_models import FlaxModel
+    from impls.jax.training import FlaxModel
 
 # Read by XLA when its backend starts: allocate GPU memory on demand (default: grab 75 % of it up
 # front), so peak_device_memory_bytes is what the run used and other processes can share the GPU.
@@ -63,7 +63,7 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def set_xla_env(threads: int, importer: str = "FlaxFramework") -> dict[str, str]:
+def set_xla_env(threads: int, importer: str = "JaxFramework") -> dict[str, str]:
     """Set what XLA reads at start-up (once per process, before jax is first imported) and return it;
     the jax row and the keras-jax row share this, so their XLA environments are the same."""
     global _import_env
@@ -87,9 +87,9 @@ def set_xla_env(threads: int, importer: str = "FlaxFramework") -> dict[str, str]
 def _import_jax(threads: int) -> tuple[ModuleType, dict[str, str]]:
     """Set what XLA reads at start-up, then import the JAX code (once per process)."""
     env = set_xla_env(threads)
-    from impls.jax import nnx_models
+    from impls.jax import training
 
-    return nnx_models, env
+    return training, env
 
 
 def _grain_version() -> str:
@@ -101,7 +101,7 @@ def _grain_version() -> str:
     return grain.__version__
 
 
-class FlaxFramework:
+class JaxFramework:
     """JAX + Flax NNX behind the common contract."""
 
     NAME: ClassVar[str] = "jax"

@@ -7,35 +7,25 @@ them in place), ``nnx.value_and_grad`` of the mean softmax cross-entropy, a new 
 ``jax.random`` each epoch and batches indexed from it. No metrics: the least work a loop can do.
 
 jax is imported inside ``plain_epochs``, not here: ``bench.baseline`` imports this module before it
-constructs ``FlaxFramework``, which must set XLA's environment before jax starts.
+constructs ``JaxFramework``, which must set XLA's environment before jax starts.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train from ``weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
     import jax
     import optax
     from flax import nnx
 
-    from impls.jax.nnx_models import FlaxModel
+    from impls.jax.training import FlaxModel
 
     def loss_fn(model, x, y):
         return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
@@ -46,28 +36,32 @@ def plain_epochs(
         optimizer.update(model, grads)
         return loss
 
-    dev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
-    holder = FlaxModel(spec, dev, "jit")  # only to build the same nnx.Module and load the weights
-    holder.set_weights(weights)
+    dev = jax.devices("gpu" if args.device == "gpu" else "cpu")[0]
+    holder = FlaxModel(args.spec, dev, "jit")  # only to build the same nnx.Module and load the weights
+    holder.set_weights(dict(args.weights))
     model = nnx.merge(holder.graphdef, holder.params)
-    optimizer = nnx.Optimizer(model, optax.sgd(lr), wrt=nnx.Param)
-    x = jax.device_put(np.ascontiguousarray(images.transpose(0, 2, 3, 1)), dev)  # NHWC
-    y = jax.device_put(labels.astype(np.int32), dev)
-    key = jax.random.key(seed)
-    n = len(labels)
-    while True:
-        jax.block_until_ready(nnx.state(model))
-        start = time.perf_counter()
-        # The device scope is left before the yield: a scope held across a yield would also apply
-        # to the caller (jax.default_device is thread-local configuration).
+    optimizer = nnx.Optimizer(model, optax.sgd(args.lr), wrt=nnx.Param)
+    x = jax.device_put(np.ascontiguousarray(args.images.transpose(0, 2, 3, 1)), dev)  # NHWC
+    y = jax.device_put(args.labels.astype(np.int32), dev)
+    key = jax.random.key(args.seed)
+
+    def epoch(_: None) -> None:
+        nonlocal key
+        # jax.default_device is thread-local configuration: the scope ends with the epoch
         with jax.default_device(dev):
             key, subkey = jax.random.split(key)
-            perm = jax.random.permutation(subkey, n)
-            for i in range(0, n, batch_size):
-                idx = perm[i : i + batch_size]
+            perm = jax.random.permutation(subkey, args.n)
+            for i in range(0, args.n, args.batch_size):
+                idx = perm[i : i + args.batch_size]
                 train_step(model, optimizer, x[idx], y[idx])
-        jax.block_until_ready(nnx.state(model))
-        yield time.perf_counter() - start
+
+    def read(_: None) -> dict:
+        holder.params = nnx.state(model)  # the trained values, read through the holder's layout
+        return {"weights": holder.get_weights()}
+
+    return timed_epochs(
+        epoch, sync=lambda: jax.block_until_ready(nnx.state(model)), trained=args.trained, read=read
+    )
 
 
 SKILLED: dict[str, str] = {
@@ -79,23 +73,10 @@ SKILLED: dict[str, str] = {
 }
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the loop a skilled JAX user writes for ``mode`` (``SKILLED``); yield
-    the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
-    ``weights`` and the epoch's ``order`` after each epoch, off the clock (for tests)."""
-    if mode not in SKILLED:
-        raise ValueError(f"no skilled jax loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
+@skilled_loop("jax", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the loop a skilled JAX user writes for ``args.mode``
+    (``SKILLED``); yield the wall seconds of each epoch, forever."""
     import functools
 
     import jax
@@ -103,7 +84,8 @@ def skilled_epochs(
 
     from bench.layouts import flatten_shapes, from_channels_last, to_channels_last
 
-    dev = jax.devices("gpu" if device == "gpu" else "cpu")[0]
+    spec, weights, lr, batch_size, n = args.spec, args.weights, args.lr, args.batch_size, args.n
+    dev = jax.devices("gpu" if args.device == "gpu" else "cpu")[0]
     flatten = flatten_shapes(spec)
     names = [layer.name for layer in spec.layers]
     params = {
@@ -138,16 +120,15 @@ def skilled_epochs(
     def scan_epoch(p, xs, ys, batches):
         return jax.lax.scan(lambda c, index: (gathered(c, xs, ys, index), None), p, batches)[0]
 
-    x = jax.device_put(np.ascontiguousarray(images.transpose(0, 2, 3, 1)), dev)  # NHWC
-    y = jax.device_put(labels.astype(np.int32), dev)
-    n = len(labels)
+    x = jax.device_put(np.ascontiguousarray(args.images.transpose(0, 2, 3, 1)), dev)  # NHWC
+    y = jax.device_put(args.labels.astype(np.int32), dev)
     n_full = n // batch_size
-    rng = np.random.default_rng(seed)
-    while True:
-        jax.block_until_ready(params)
-        start = time.perf_counter()
+    rng = np.random.default_rng(args.seed)
+
+    def epoch(_: None) -> np.ndarray:
+        nonlocal params
         perm = rng.permutation(n).astype(np.int32)
-        if mode == "scan":
+        if args.mode == "scan":
             params = scan_epoch(
                 params, x, y, jax.device_put(perm[: n_full * batch_size].reshape(n_full, -1), dev)
             )
@@ -157,17 +138,18 @@ def skilled_epochs(
         on_device = jax.device_put(perm, dev)
         for i in rest:
             params = step(params, x, y, on_device, i, min(batch_size, n - i))
-        jax.block_until_ready(params)
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            host = jax.device_get(params)
-            canonical = {}
-            for name in names:
-                kernel = np.asarray(host[name]["kernel"])
-                canonical[f"{name}.weight"] = from_channels_last(kernel, flatten.get(name))
-                canonical[f"{name}.bias"] = np.asarray(host[name]["bias"])
-            trained.update(weights=canonical, order=perm)
-        yield seconds
+        return perm
+
+    def read(perm: np.ndarray) -> dict:
+        host = jax.device_get(params)
+        canonical = {}
+        for name in names:
+            kernel = np.asarray(host[name]["kernel"])
+            canonical[f"{name}.weight"] = from_channels_last(kernel, flatten.get(name))
+            canonical[f"{name}.bias"] = np.asarray(host[name]["bias"])
+        return {"weights": canonical, "order": perm}
+
+    return timed_epochs(epoch, sync=lambda: jax.block_until_ready(params), trained=args.trained, read=read)
 
 
 def _dense(p, x):

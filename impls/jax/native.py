@@ -14,7 +14,7 @@ import numpy as np
 from bench.contract import NativeSource
 
 
-class GrainInput:
+class NativeInput:
     """A grain input pipeline over one verified split, in the harness's order.
 
     Per epoch: ``grain.MapDataset.source(order)`` (the epoch's example indices, in the harness's

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from bench.contract import Unsupported
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
-from impls.jax import SINGLE_THREAD_FLAG, FlaxFramework
+from impls.jax import SINGLE_THREAD_FLAG, JaxFramework
 
 
 @pytest.fixture(scope="module")
 def framework():
-    return FlaxFramework(threads=os.cpu_count() or 1)
+    return JaxFramework(threads=os.cpu_count() or 1)
 
 
 def data(n=40, seed=0):
@@ -33,7 +34,7 @@ def leaf_ids(tree) -> set[int]:
     return {id(leaf) for leaf in jax.tree.leaves(tree)}
 
 
-@pytest.mark.parametrize("mode", FlaxFramework.MODES)
+@pytest.mark.parametrize("mode", JaxFramework.MODES)
 def test_sync_blocks_on_the_model_state_and_the_last_outputs(framework, mode, monkeypatch):
     """sync() must wait for every array the model's queued work produces: the parameters, the
     optimizer state and the latest outputs. A no-op sync (or one that waits for something else)
@@ -60,7 +61,7 @@ def test_sync_blocks_on_the_model_state_and_the_last_outputs(framework, mode, mo
     assert all(leaf.is_ready() for leaf in jax.tree.leaves((model.params, model.opt_state, model._last)))
 
 
-@pytest.mark.parametrize("mode", FlaxFramework.MODES)
+@pytest.mark.parametrize("mode", JaxFramework.MODES)
 def test_an_epoch_fetches_from_the_device_once(framework, mode, monkeypatch):
     """Loss and accuracy are accumulated on the device; the epoch's only host fetch is at its end."""
     import jax
@@ -79,7 +80,7 @@ def test_an_epoch_fetches_from_the_device_once(framework, mode, monkeypatch):
 
 def test_lenet_flatten_is_translated_from_chw_to_hwc(framework):
     """Canonical fc1 column c*25 + h*5 + w is Flax's kernel row h*80 + w*16 + c (NHWC flatten)."""
-    from impls.jax.nnx_models import flatten_shapes, from_flax, to_flax
+    from impls.jax.training import flatten_shapes, from_flax, to_flax
 
     chw = flatten_shapes(LENET)["fc1"]
     assert chw == (16, 5, 5)
@@ -104,7 +105,7 @@ def test_settings_report_threads_truthfully(framework):
     assert full["dtype"] == "float32" and full["matmul_precision"] == "highest"
     assert full["preallocate"] == "false"
     if pool > 1:
-        one = FlaxFramework(threads=1).settings("cpu", "jit")
+        one = JaxFramework(threads=1).settings("cpu", "jit")
         assert one["intra_op_threads"] == "not pinnable"
         assert "cannot be sized" in one["threads_note"]
         # The flag is only claimed when it really was in XLA_FLAGS when jax started.
@@ -155,7 +156,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     monkeypatch.setattr(nnx, "jit", recording_jit)
     images, labels = data(n=300)
     weights = MLP.initial_weights(0)
-    epochs = plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     seconds = [next(epochs) for _ in range(2)]
     assert [size for size, _, _ in calls] == [128, 128, 44] * 2  # every example, last batch kept
     for epoch, epoch_seconds in enumerate(seconds):
@@ -207,9 +208,9 @@ def test_the_persistent_compile_cache_is_on_where_the_session_says(framework, mo
     monkeypatch.delenv(COMPILE_CACHE_ENV, raising=False)
     try:
         jax.config.update("jax_compilation_cache_dir", None)
-        assert FlaxFramework(threads=1).compile_cache == "off"
+        assert JaxFramework(threads=1).compile_cache == "off"
         monkeypatch.setenv(COMPILE_CACHE_ENV, str(tmp_path))
-        cached = FlaxFramework(threads=1)
+        cached = JaxFramework(threads=1)
         assert jax.config.jax_compilation_cache_dir == str(tmp_path / "jax")
         assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
         recorded = cached.settings("cpu", "jit")["compile_cache"]

@@ -5,12 +5,15 @@ Keras reads its backend once, when it is first imported (``KERAS_BACKEND`` overr
 ``Framework.__init__``, after setting what its backend reads at start-up, and imports the modules
 below (which import Keras) only then. Importing this package imports nothing heavy.
 
-``models.py``  the ``keras.Sequential`` builders (also used by ``impls.tensorflow``)
-``net.py``     ``KerasNet``: the network built on a device, the canonical weight exchange
-``fit.py``     ``FitModel``: training with ``model.fit`` and evaluation with ``model.evaluate``
+``models.py``   the ``keras.Sequential`` builders (also used by ``impls.tensorflow``; each Keras
+               framework's own ``models.py`` names them)
+``training.py`` ``KerasNet``: the network built on a device, the canonical weight exchange;
+               ``FitModel``: training with ``model.fit`` and evaluation with ``model.evaluate``
 ``baseline.py`` the reference loops of ``nox -s baseline`` written once for every backend (the
                textbook ``model.fit`` loop, the skilled user's ``fit``); imports Keras only when run
 
+Not a framework (no registry entry): it has the framework folder's file names where they apply and
+no ``__init__`` Framework class, ``native.py`` or tests of its own (the Keras frameworks' tests cover it).
 Each backend's own idiomatic custom train step (the Keras guides' "training loop from scratch") lives
 in its framework's folder, since it is written in that backend's API.
 """

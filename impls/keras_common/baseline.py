@@ -22,14 +22,13 @@ import).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, timed_epochs
 
 
 @dataclass(frozen=True)
@@ -54,87 +53,86 @@ def _loss() -> Any:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
 
 
-def plain_epochs(
-    backend: Backend,
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
+def plain_epochs(backend: Backend, args: LoopArgs) -> Iterator[float]:
     """The textbook loop: ``fit`` on numpy arrays, one call per epoch, shuffled by Keras; yield each
-    epoch's wall seconds, forever (with ``trained``: its ``"weights"`` after each epoch)."""
+    epoch's wall seconds, forever (with ``args.trained``: its ``"weights"`` after each epoch)."""
     import keras
 
-    from impls.keras_common.net import KerasNet
+    from impls.keras_common.training import KerasNet
 
-    keras.utils.set_random_seed(seed)  # fit's shuffling
-    holder = KerasNet(spec, backend.device, "plain")  # only to build the same net with the same start
-    holder.set_weights(weights)
+    keras.utils.set_random_seed(args.seed)  # fit's shuffling
+    holder = KerasNet(args.spec, backend.device, "plain")  # only to build the same net with the same start
+    holder.set_weights(dict(args.weights))
     net = holder.net
-    net.compile(optimizer=keras.optimizers.SGD(learning_rate=lr), loss=_loss())
-    x, y = nhwc(images), np.asarray(labels, dtype=np.int64)
-    while True:
-        backend.sync(net)
-        start = time.perf_counter()
+    net.compile(optimizer=keras.optimizers.SGD(learning_rate=args.lr), loss=_loss())
+    x, y = nhwc(args.images), np.asarray(args.labels, dtype=np.int64)
+
+    def epoch(_: None) -> None:
         with keras.device(backend.device):
-            net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
-        backend.sync(net)
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained["weights"] = holder.get_weights()
-        yield seconds
+            net.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0)
+
+    return timed_epochs(
+        epoch,
+        sync=lambda: backend.sync(net),
+        trained=args.trained,
+        read=lambda _: {"weights": holder.get_weights()},
+    )
 
 
 def fit_epochs(
-    backend: Backend,
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    jit_compile: bool,
-    steps_per_execution: int,
-    trained: dict[str, Any] | None = None,
+    backend: Backend, args: LoopArgs, jit_compile: bool, steps_per_execution: int
 ) -> Iterator[float]:
     """The skilled ``fit``: resident data taken in each epoch's device-drawn permutation,
-    ``fit(shuffle=False)``, no metrics; yield each epoch's wall seconds, forever (with ``trained``:
-    its ``"weights"`` and ``"order"`` after each epoch, outside the clock)."""
+    ``fit(shuffle=False)``, no metrics; yield each epoch's wall seconds, forever (with
+    ``args.trained``: its ``"weights"`` and ``"order"`` after each epoch, outside the clock)."""
     import keras
 
-    from impls.keras_common.net import KerasNet
+    from impls.keras_common.training import KerasNet
 
-    holder = KerasNet(spec, backend.device, "fit")  # only to build the same net with the same start
-    holder.set_weights(weights)
+    holder = KerasNet(args.spec, backend.device, "fit")  # only to build the same net with the same start
+    holder.set_weights(dict(args.weights))
     net = holder.net
     net.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=lr),
+        optimizer=keras.optimizers.SGD(learning_rate=args.lr),
         loss=_loss(),
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
-    x, y = backend.put(nhwc(images), np.asarray(labels, dtype=np.int64))
-    orders = backend.permutations(len(labels), seed)
-    while True:
-        backend.sync(net)
-        start = time.perf_counter()
+    x, y = backend.put(nhwc(args.images), np.asarray(args.labels, dtype=np.int64))
+    orders = backend.permutations(args.n, args.seed)
+
+    def epoch(_: None) -> Any:
         with keras.device(backend.device):
             order = next(orders)
             x_epoch, y_epoch = keras.ops.take(x, order, axis=0), keras.ops.take(y, order, axis=0)
-            net.fit(x_epoch, y_epoch, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-        backend.sync(net)
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained["weights"] = holder.get_weights()
-            trained["order"] = backend.to_numpy(order)
-        yield seconds
+            net.fit(x_epoch, y_epoch, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+        return order
+
+    return timed_epochs(
+        epoch,
+        sync=lambda: backend.sync(net),
+        trained=args.trained,
+        read=weights_and_order(holder, backend),
+    )
 
 
-def unknown_mode(framework: str, mode: str, modes: Any) -> ValueError:
-    """The error for a mode without a skilled loop, naming the ones there are."""
-    return ValueError(f"{framework} has no skilled loop for mode {mode!r}; choose one of: {', '.join(modes)}")
+def step_start(on: Backend, args: LoopArgs) -> tuple[Any, Any, Any, Any]:
+    """The start of the Keras guides' custom loop on any backend: the same net from ``args.weights``
+    (``KerasNet``, only to build it), ``keras.optimizers.SGD`` (momentum 0: plain SGD) built on its
+    trainable variables, the mean softmax cross-entropy. Returns (holder, net, optimizer, loss)."""
+    import keras
+
+    from impls.keras_common.training import KerasNet
+
+    holder = KerasNet(args.spec, on.device, "step")  # only to build the same net with the same start
+    holder.set_weights(dict(args.weights))
+    with keras.device(on.device):
+        optimizer = keras.optimizers.SGD(learning_rate=args.lr)
+        optimizer.build(holder.net.trainable_variables)
+    return holder, holder.net, optimizer, _loss()
+
+
+def weights_and_order(holder: Any, backend: Backend) -> Callable[[Any], dict[str, Any]]:
+    """What a skilled loop puts in ``trained`` after an epoch that returned its order: the canonical
+    weights and the order as numpy."""
+    return lambda order: {"weights": holder.get_weights(), "order": backend.to_numpy(order)}

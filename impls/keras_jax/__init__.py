@@ -7,13 +7,13 @@ Modes:
          in one ``jax.jit`` step, its state donated, each batch gathered on the device from the
          resident data by the harness's order, loss and accuracy summed on the device; the state goes
          back into the Keras variables once per epoch, as the guide does after its loop.
-``fit``  ``model.fit`` over the batches in the harness's order (``impls.keras_common.fit``), with
+``fit``  ``model.fit`` over the batches in the harness's order (``impls.keras_common.training``), with
          ``jit_compile=True`` (Keras's JAX default) and ``steps_per_execution`` =
          ``FIT_STEPS_PER_EXECUTION``: on JAX that runs that many jitted steps per call of Keras's
          train function (a Python loop, not fused into one program), so callbacks run once per group.
 
 The same jax/jaxlib as the ``jax`` row (``requirements.txt``), and the same environment and
-threading: this class is the jax row's ``FlaxFramework`` with Keras in place of Flax. XLA reads
+threading: this class is the jax row's ``JaxFramework`` with Keras in place of Flax. XLA reads
 ``XLA_FLAGS``/``XLA_PYTHON_CLIENT_PREALLOCATE`` when its backend starts and Keras imports jax when it
 is imported, so ``__init__`` sets those first, then imports Keras with ``KERAS_BACKEND=jax`` (read
 once, at Keras's first import), then ``impls.keras_jax.training`` (the JAX code).
@@ -27,7 +27,7 @@ from bench.contract import Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
 from impls.jax import (
     MATMUL_PRECISION,
-    FlaxFramework,
+    JaxFramework,
     _cuda_plugin,
     _use_compile_cache,
     set_xla_env,
@@ -46,7 +46,7 @@ LOOPS = {
 }
 
 
-class KerasJaxFramework(FlaxFramework):
+class KerasJaxFramework(JaxFramework):
     """Keras 3 on JAX behind the common contract (devices, threads and peak as the jax row)."""
 
     NAME: ClassVar[str] = "keras-jax"
@@ -54,7 +54,7 @@ class KerasJaxFramework(FlaxFramework):
     NATIVE: ClassVar[str] = "jax"  # the native framework this row is measured against
     NATIVE_MODES: ClassVar[dict[str, str]] = {"step": "jit", "fit": "jit"}  # ... and in which mode
 
-    def __init__(self, threads: int) -> None:  # not FlaxFramework's: that one imports Flax
+    def __init__(self, threads: int) -> None:  # not JaxFramework's: that one imports Flax
         self.threads = int(threads)
         self._env = set_xla_env(self.threads, "KerasJaxFramework")
         self._keras = import_keras("jax")

@@ -22,13 +22,12 @@ jax and Keras are imported inside the functions: ``bench.baseline`` imports this
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 from impls.keras_common import baseline as common
 from impls.keras_jax import FIT_STEPS_PER_EXECUTION
 
@@ -72,70 +71,29 @@ def backend(device: str) -> common.Backend:
     return common.Backend(dev, put, permutations, sync, lambda order: np.asarray(jax.device_get(order)))
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the textbook ``model.fit`` loop; yield each epoch's wall seconds."""
-    return common.plain_epochs(backend(device), spec, weights, images, labels, batch_size, lr, seed, trained)
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the textbook ``model.fit`` loop; yield each epoch's wall
+    seconds."""
+    return common.plain_epochs(backend(args.device), args)
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the skilled loop of ``mode``; yield each epoch's wall seconds,
-    forever. With ``trained``, after each epoch (outside the clock) its ``"weights"`` are the canonical
-    weights and its ``"order"`` the epoch's permutation (numpy). An unknown mode fails here."""
-    if mode not in SKILLED:
-        raise common.unknown_mode("keras-jax", mode, SKILLED)
-    args = (backend(device), spec, weights, images, labels, batch_size, lr, seed)
-    if mode == "fit":
-        return common.fit_epochs(*args, True, FIT_STEPS_PER_EXECUTION, trained)
-    return _step_epochs(*args, trained)
+@skilled_loop("keras-jax", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the skilled loop of ``args.mode``; yield each epoch's wall
+    seconds, forever. With ``args.trained``, after each epoch (outside the clock) its ``"weights"`` are
+    the canonical weights and its ``"order"`` the epoch's permutation (numpy)."""
+    if args.mode == "fit":
+        return common.fit_epochs(backend(args.device), args, True, FIT_STEPS_PER_EXECUTION)
+    return _step_epochs(backend(args.device), args)
 
 
-def _step_epochs(
-    on: common.Backend,
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    trained: dict[str, Any] | None,
-) -> Iterator[float]:
+def _step_epochs(on: common.Backend, args: LoopArgs) -> Iterator[float]:
     import functools
 
     import jax
     import jax.numpy as jnp
-    import keras
 
-    from impls.keras_common.net import KerasNet
-
-    holder = KerasNet(spec, on.device, "step")  # only to build the same net with the same start
-    holder.set_weights(weights)
-    net = holder.net
-    with keras.device(on.device):
-        optimizer = keras.optimizers.SGD(learning_rate=lr)  # momentum 0: plain SGD
-        optimizer.build(net.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
+    holder, net, optimizer, loss_fn = common.step_start(on, args)
 
     def loss_and_updates(trainable, non_trainable, x, y):
         logits, non_trainable = net.stateless_call(trainable, non_trainable, x, training=True)
@@ -154,21 +112,21 @@ def _step_epochs(
 
     keras_variables = (net.trainable_variables, net.non_trainable_variables, optimizer.variables)
     state = tuple([v.value for v in variables] for variables in keras_variables)
-    x, y = on.put(common.nhwc(images), labels)
-    orders = on.permutations(len(labels), seed)
-    n = len(labels)
-    while True:
-        jax.block_until_ready(state)
-        start = time.perf_counter()
+    x, y = on.put(common.nhwc(args.images), args.labels)
+    orders = on.permutations(args.n, args.seed)
+    n, batch_size = args.n, args.batch_size
+
+    def epoch(_: None) -> Any:
+        nonlocal state
         order = next(orders)
         for first in range(0, n, batch_size):
             state = step(state, x, y, order, first, size=min(batch_size, n - first))
-        jax.block_until_ready(state)
-        seconds = time.perf_counter() - start
-        if trained is not None:  # the guide's sync of the state into the Keras variables, then read
-            for variables, values in zip(keras_variables, state, strict=True):
-                for variable, value in zip(variables, values, strict=True):
-                    variable.assign(value)
-            trained["weights"] = holder.get_weights()
-            trained["order"] = on.to_numpy(order)
-        yield seconds
+        return order
+
+    def read(order: Any) -> dict[str, Any]:  # the guide's sync of the state into the Keras variables
+        for variables, values in zip(keras_variables, state, strict=True):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+        return {"weights": holder.get_weights(), "order": on.to_numpy(order)}
+
+    return timed_epochs(epoch, sync=lambda: jax.block_until_ready(state), trained=args.trained, read=read)

@@ -25,8 +25,7 @@ import numpy as np
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats
 from bench.specs import ModelSpec
-from impls.keras_common.fit import FitModel, fit_description
-from impls.keras_common.net import KerasNet
+from impls.keras_common.training import FitModel, KerasNet, fit_description
 
 
 def fit_loop(steps_per_execution: int) -> str:
@@ -187,7 +186,7 @@ class JaxStepModel(JaxIO, KerasNet):
 
 
 class JaxFitModel(JaxIO, FitModel):
-    """``model.fit`` on JAX (``impls.keras_common.fit``), jit-compiled, ``steps_per_execution`` steps
+    """``model.fit`` on JAX (``impls.keras_common.training``), jit-compiled, ``steps_per_execution`` steps
     per call of Keras's train function."""
 
     def __init__(self, spec: ModelSpec, device: jax.Device, mode: str, steps_per_execution: int) -> None:

@@ -7,7 +7,7 @@ Modes:
          ``loss.backward()``, then ``optimizer.apply(grads, weights)`` under ``torch.no_grad()``; each
          batch gathered on the device from the resident data by the harness's order, loss and
          accuracy summed on the device and fetched once per epoch.
-``fit``  ``model.fit`` over the batches in the harness's order (``impls.keras_common.fit``),
+``fit``  ``model.fit`` over the batches in the harness's order (``impls.keras_common.training``),
          ``jit_compile=False`` (Keras's torch default: eager). ``steps_per_execution`` stays 1: Keras's
          torch trainer refuses anything else ("must be 1 with the PyTorch backend").
 ``fit-compile`` the same with ``jit_compile=True``, which Keras turns into ``torch.compile`` of its

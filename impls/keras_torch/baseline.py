@@ -22,13 +22,12 @@ Keras is imported inside the functions: ``bench.baseline`` imports this module b
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 from impls.keras_common import baseline as common
 from impls.keras_torch import JIT_COMPILE
 
@@ -69,84 +68,43 @@ def backend(device: str) -> common.Backend:
     return common.Backend(keras_device(dev), put, permutations, sync, lambda order: order.cpu().numpy())
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the textbook ``model.fit`` loop; yield each epoch's wall seconds."""
-    return common.plain_epochs(backend(device), spec, weights, images, labels, batch_size, lr, seed, trained)
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the textbook ``model.fit`` loop; yield each epoch's wall
+    seconds."""
+    return common.plain_epochs(backend(args.device), args)
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the skilled loop of ``mode``; yield each epoch's wall seconds,
-    forever. With ``trained``, after each epoch (outside the clock) its ``"weights"`` are the canonical
-    weights and its ``"order"`` the epoch's permutation (numpy). An unknown mode fails here."""
-    if mode not in SKILLED:
-        raise common.unknown_mode("keras-torch", mode, SKILLED)
-    on = backend(device)
-    args = (on, spec, weights, images, labels, batch_size, lr, seed)
-    if mode == "step":
-        return _step_epochs(*args, trained)
-    if JIT_COMPILE[mode]:
+@skilled_loop("keras-torch", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the skilled loop of ``args.mode``; yield each epoch's wall
+    seconds, forever. With ``args.trained``, after each epoch (outside the clock) its ``"weights"`` are
+    the canonical weights and its ``"order"`` the epoch's permutation (numpy)."""
+    on = backend(args.device)
+    if args.mode == "step":
+        return _step_epochs(on, args)
+    if JIT_COMPILE[args.mode]:
         import torch
 
         from impls.torch import check_compile_toolchain
 
         check_compile_toolchain(torch.device(on.device))  # Unsupported, naming what to install
-    return common.fit_epochs(*args, JIT_COMPILE[mode], 1, trained)  # the torch trainer takes only 1
+    return common.fit_epochs(on, args, JIT_COMPILE[args.mode], 1)  # the torch trainer takes only 1
 
 
-def _step_epochs(
-    on: common.Backend,
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    trained: dict[str, Any] | None,
-) -> Iterator[float]:
+def _step_epochs(on: common.Backend, args: LoopArgs) -> Iterator[float]:
     import keras
     import torch
 
-    from impls.keras_common.net import KerasNet
-
-    holder = KerasNet(spec, on.device, "step")  # only to build the same net with the same start
-    holder.set_weights(weights)
-    net = holder.net
-    with keras.device(on.device):
-        optimizer = keras.optimizers.SGD(learning_rate=lr)  # momentum 0: plain SGD
-        optimizer.build(net.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # mean over the batch
+    holder, net, optimizer, loss_fn = common.step_start(on, args)
     variables = net.trainable_weights
     tensors = [v.value for v in variables]  # the torch Parameters backward() writes .grad into
-    x, y = on.put(common.nhwc(images), labels)
-    orders = on.permutations(len(labels), seed)
-    while True:
-        on.sync(net)
-        start = time.perf_counter()
+    x, y = on.put(common.nhwc(args.images), args.labels)
+    orders = on.permutations(args.n, args.seed)
+
+    def epoch(_: None) -> Any:
         with keras.device(on.device):
             order = next(orders)
-            for index in torch.split(order, batch_size):
+            for index in torch.split(order, args.batch_size):
                 logits = net(torch.index_select(x, 0, index), training=True)
                 loss = loss_fn(torch.index_select(y, 0, index), logits)
                 for tensor in tensors:
@@ -154,9 +112,11 @@ def _step_epochs(
                 loss.backward()
                 with torch.no_grad():
                     optimizer.apply([tensor.grad for tensor in tensors], variables)
-        on.sync(net)
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained["weights"] = holder.get_weights()
-            trained["order"] = on.to_numpy(order)
-        yield seconds
+        return order
+
+    return timed_epochs(
+        epoch,
+        sync=lambda: on.sync(net),
+        trained=args.trained,
+        read=common.weights_and_order(holder, on),
+    )

@@ -88,50 +88,10 @@ def test_sync_synchronises_cuda_and_only_cuda(framework, monkeypatch):
     assert calls == [torch.device("cuda", 0)]
 
 
-# -- the reference loops (nox -s baseline) ------------------------------------------------------
+# -- the reference loops (nox -s baseline; their generic tests: tests/conformance/test_reference_loops.py)
 
 
-def test_every_mode_has_a_skilled_loop_and_an_unknown_one_names_them(framework):
+def test_every_mode_has_a_skilled_loop():
     from impls.keras_torch import baseline
 
     assert set(baseline.SKILLED) == set(KerasTorchFramework.MODES)  # every mode runs on a CPU
-    assert all(line.strip() for line in baseline.SKILLED.values())
-    images, labels = data(n=8)
-    with pytest.raises(ValueError, match="choose one of: step, fit, fit-compile"):
-        baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 4, MLP.lr, 0, "cpu", "jit")
-
-
-@pytest.mark.parametrize("mode", KerasTorchFramework.MODES)
-def test_skilled_loop_times_whole_epochs_and_trains(framework, mode):
-    """Two epochs (4 x 256 examples): positive finite seconds, a new permutation of every
-    example each epoch, and weights that move in each epoch."""
-    from impls.keras_torch import baseline
-
-    images, labels = data(n=1024)
-    weights = MLP.initial_weights(0)
-    trained: dict = {}
-    epochs = baseline.skilled_epochs(MLP, weights, images, labels, 256, MLP.lr, 0, "cpu", mode, trained)
-    first = next(epochs)
-    after_first, first_order = trained["weights"], trained["order"]
-    second = next(epochs)
-    assert all(np.isfinite(s) and s > 0 for s in (first, second))
-    for order in (first_order, trained["order"]):
-        np.testing.assert_array_equal(np.sort(order), np.arange(1024))
-    assert not np.array_equal(first_order, trained["order"])
-    for name, start in weights.items():
-        assert not np.array_equal(after_first[name], start), name
-        assert not np.array_equal(trained["weights"][name], after_first[name]), name
-
-
-def test_plain_loop_times_whole_epochs_and_trains(framework):
-    """The textbook model.fit loop: positive finite seconds per epoch, weights that move."""
-    from impls.keras_torch import baseline
-
-    images, labels = data(n=1024)
-    weights = MLP.initial_weights(0)
-    trained: dict = {}
-    epochs = baseline.plain_epochs(MLP, weights, images, labels, 256, MLP.lr, 0, "cpu", trained)
-    seconds = [next(epochs) for _ in range(2)]
-    assert all(np.isfinite(s) and s > 0 for s in seconds)
-    for name, start in weights.items():
-        assert not np.array_equal(trained["weights"][name], start), name

@@ -24,8 +24,7 @@ import torch
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats
 from bench.specs import ModelSpec
-from impls.keras_common.fit import FitModel, fit_description
-from impls.keras_common.net import KerasNet
+from impls.keras_common.training import FitModel, KerasNet, fit_description
 
 COMPILED = (
     "torch.compile of Keras's train step (compile(jit_compile=True)): forward, loss, metrics, "
@@ -134,7 +133,7 @@ class TorchStepModel(TorchIO, KerasNet):
 
 
 class TorchFitModel(TorchIO, FitModel):
-    """``model.fit`` on torch (``impls.keras_common.fit``): eager, or ``torch.compile`` of Keras's train
+    """``model.fit`` on torch (``impls.keras_common.training``): eager, or ``torch.compile`` of Keras's train
     step with ``jit_compile``; ``steps_per_execution`` 1 (the only value Keras's torch trainer takes)."""
 
     def __init__(self, spec: ModelSpec, device: torch.device, mode: str, jit_compile: bool) -> None:

@@ -1,10 +1,11 @@
 """MXNet Gluon behind the common contract: ``HybridSequential`` models, hybridized or imperative;
-data resident on the device, or (``--input native``) Gluon's ``DataLoader`` (``gluon.NativeLoader``).
+data resident on the device, or (``--input native``) Gluon's ``DataLoader`` (``native.NativeInput``).
 
 MXNet reads its threading environment once, when it is imported, so this module does not import
-mxnet: ``GluonFramework(threads)`` sets the environment first and then imports ``impls.mxnet.gluon``
-(the module with the mxnet code). In a process where mxnet was already imported, the threading
-that process started with stays in effect; ``settings()`` reports what really applies.
+mxnet: ``MxnetFramework(threads)`` sets the environment first and then imports the modules that
+import mxnet (``models``, ``native``, ``training``, ``runtime``). In a process where mxnet was already
+imported, the threading that process started with stays in effect; ``settings()`` reports what
+really applies.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bench.contract import Unsupported, check_mode, check_precision
 from bench.specs import ModelSpec
 
 if TYPE_CHECKING:
-    from impls.mxnet.gluon import GluonModel
+    from impls.mxnet.training import GluonModel
 
 # What mxnet reads at import; threads are filled in per instance. Declared numerics: true fp32
 # (no tensor-core/TF32 math on the GPU), one engine worker thread for the CPU (inter-op = 1).
@@ -47,13 +48,13 @@ _import_env: dict[str, str] | None = None
 def _import_mxnet(threads: int) -> tuple[ModuleType, dict[str, str]]:
     """Set the threading environment, then import the mxnet code (once per process).
 
-    Returns the ``impls.mxnet.gluon`` module and the environment mxnet was imported with.
+    Returns the ``impls.mxnet.runtime`` module and the environment mxnet was imported with.
     """
     global _import_env
     if _import_env is None:
         if "mxnet" in sys.modules:
             warnings.warn(
-                "mxnet was imported before GluonFramework; its threading environment "
+                "mxnet was imported before MxnetFramework; its threading environment "
                 "(OMP_NUM_THREADS, MXNET_CPU_WORKER_NTHREADS) is whatever that import saw",
                 RuntimeWarning,
                 stacklevel=3,
@@ -69,32 +70,32 @@ def _import_mxnet(threads: int) -> tuple[ModuleType, dict[str, str]]:
             RuntimeWarning,
             stacklevel=3,
         )
-    from impls.mxnet import gluon
+    from impls.mxnet import runtime, training  # noqa: F401 - training imported with the threads set
 
-    return gluon, dict(_import_env)
+    return runtime, dict(_import_env)
 
 
-class GluonFramework:
+class MxnetFramework:
     """MXNet Gluon behind the common contract."""
 
     NAME: ClassVar[str] = "mxnet"
     MODES: ClassVar[tuple[str, ...]] = ("hybrid", "imperative")
 
     def __init__(self, threads: int) -> None:
-        self._gluon, self._env = _import_mxnet(threads)
+        self._runtime, self._env = _import_mxnet(threads)
 
     def versions(self) -> dict[str, str]:
         """Framework and backend versions."""
-        return self._gluon.versions()
+        return self._runtime.versions()
 
     def devices(self) -> list[str]:
         """CPU always; GPU when this mxnet build sees one."""
-        return ["cpu", "gpu"] if self._gluon.num_gpus() > 0 else ["cpu"]
+        return ["cpu", "gpu"] if self._runtime.num_gpus() > 0 else ["cpu"]
 
     def device_name(self, device: str) -> str:
         """GPU model name, or 'cpu'."""
-        self._gluon.context(device)  # raises Unsupported for a device this environment lacks
-        return self._gluon.gpu_name() if device == "gpu" else "cpu"
+        self._runtime.context(device)  # raises Unsupported for a device this environment lacks
+        return self._runtime.gpu_name() if device == "gpu" else "cpu"
 
     def _intra_op_threads(self) -> int:
         try:
@@ -130,12 +131,14 @@ class GluonFramework:
         """Build the model on the device (fp32 only, see TF32_REASON)."""
         check_mode(self, mode)
         self._check_precision(precision, device)
-        return self._gluon.build(spec, device, hybridize=mode == "hybrid")
+        from impls.mxnet import training
+
+        return training.build(spec, device, hybridize=mode == "hybrid")
 
     def peak_gflops(self, device: str) -> dict[str, Any]:
         """Time a large fp32 matrix product (best of several) on the device."""
-        return self._gluon.peak_gflops(device)
+        return self._runtime.peak_gflops(device)
 
     def peak_device_memory_bytes(self, device: str) -> int | None:
-        """GPU memory held (an upper bound of the peak, see gluon.device_memory_in_use); None on CPU."""
-        return self._gluon.device_memory_in_use(device)
+        """GPU memory held (an upper bound of the peak, see runtime.device_memory_in_use); None on CPU."""
+        return self._runtime.device_memory_in_use(device)

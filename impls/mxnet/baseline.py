@@ -12,62 +12,61 @@ mxnet only when called, after the threading environment is set (see ``impls.mxne
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train ``spec`` from ``weights`` the plain Gluon way; yield the wall seconds of each epoch, forever."""
+def _import(args: LoopArgs) -> tuple[Any, Any]:
+    """mxnet's runtime and training modules, imported with the threads ``MxnetFramework`` set (or, if
+    it was never built here, the environment's), and the device's context."""
     from impls.mxnet import _import_mxnet
 
-    # Threads as GluonFramework set them, or (if it was never built here) the environment's.
-    code, _ = _import_mxnet(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    runtime, _ = _import_mxnet(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    from impls.mxnet import training
+
+    return training, runtime.context(args.device)
+
+
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train ``args.spec`` from ``args.weights`` the plain Gluon way; yield the wall seconds of each
+    epoch, forever."""
+    training, ctx = _import(args)
     import mxnet as mx
     from mxnet import autograd, gluon
 
-    mx.random.seed(seed)
-    np.random.seed(seed)  # DataLoader's RandomSampler shuffles with numpy's global generator
-    ctx = code.context(device)
-
-    model = code.GluonModel(spec, ctx, hybridize=False)  # the same HybridSequential definition
-    model.set_weights(weights)
+    mx.random.seed(args.seed)
+    np.random.seed(args.seed)  # DataLoader's RandomSampler shuffles with numpy's global generator
+    model = training.GluonModel(args.spec, ctx, hybridize=False)  # the same HybridSequential definition
+    model.set_weights(dict(args.weights))
     net = model.net
     net.hybridize()  # what d2l does: plain hybridize(), default options
     loss = gluon.loss.SoftmaxCrossEntropyLoss()
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": args.lr})
     train_iter = gluon.data.DataLoader(
-        gluon.data.ArrayDataset(images.astype(np.float32), labels.astype(np.float32)),
-        batch_size=batch_size,
+        gluon.data.ArrayDataset(args.images.astype(np.float32), args.labels.astype(np.float32)),
+        batch_size=args.batch_size,
         shuffle=True,
     )
 
-    while True:
-        mx.nd.waitall()
-        start = time.perf_counter()
+    def epoch(_: None) -> None:
         for x, y in train_iter:
             x, y = x.as_in_context(ctx), y.as_in_context(ctx)
             with autograd.record():
                 batch_loss = loss(net(x), y)
             batch_loss.backward()
             trainer.step(x.shape[0])  # d2l's train_ch6 steps by the actual batch size
-        mx.nd.waitall()  # MXNet is asynchronous: finish the epoch's work before reading the clock
-        yield time.perf_counter() - start
+
+    # MXNet is asynchronous: the epoch's work is finished before the clock is read
+    return timed_epochs(
+        epoch, sync=mx.nd.waitall, trained=args.trained, read=lambda _: {"weights": model.get_weights()}
+    )
 
 
-# What the skilled loop does in each of GluonFramework.MODES (both run on a CPU).
+# What the skilled loop does in each of MxnetFramework.MODES (both run on a CPU).
 SKILLED: dict[str, str] = {
     "hybrid": (
         "a HybridSequential net and its SoftmaxCrossEntropyLoss hybridized with static_alloc, "
@@ -83,18 +82,8 @@ SKILLED: dict[str, str] = {
 HYBRIDIZE = {"static_alloc": True}
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None = None,
-) -> Iterator[float]:
+@skilled_loop("mxnet", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
     """The loop a skilled Gluon user writes for ``mode``; yield the wall seconds of each epoch, forever.
 
     The data is put on the device once (images float32, labels float32 as Gluon's loss takes them);
@@ -110,59 +99,38 @@ def skilled_epochs(
     sum and correct count on the device (a sum, an argmax, a compare, a sum and two additions per
     step); both hybridize with ``static_alloc`` only (see ``HYBRIDIZE``).
 
-    ``trained``, when given, receives the canonical ``weights`` and the epoch's ``order`` after each
-    epoch (outside the clock),
-    for tests. Raises ``ValueError`` for a mode without a skilled loop, when called.
+    An unknown mode fails when called (``bench.loops.skilled_loop``).
     """
-    if mode not in SKILLED:
-        raise ValueError(f"mxnet has no skilled loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
-    return _skilled(spec, weights, images, labels, batch_size, lr, seed, device, mode, trained)
-
-
-def _skilled(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None,
-) -> Iterator[float]:
-    from impls.mxnet import _import_mxnet
-
-    code, _ = _import_mxnet(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    training, ctx = _import(args)
     from mxnet import autograd, gluon, nd
 
-    ctx = code.context(device)
-    model = code.GluonModel(spec, ctx, hybridize=False)  # only to build the same net with the same start
-    model.set_weights(weights)
+    model = training.GluonModel(args.spec, ctx, hybridize=False)  # only to build the same net and start
+    model.set_weights(dict(args.weights))
     net = model.net
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-    if mode == "hybrid":
+    if args.mode == "hybrid":
         net.hybridize(**HYBRIDIZE)
         loss_fn.hybridize(**HYBRIDIZE)
-    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr})
-    x = nd.array(images, ctx=ctx, dtype="float32")
-    y = nd.array(labels, ctx=ctx, dtype="float32")
-    n = len(labels)
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(n)
-        nd.waitall()
-        start = time.perf_counter()
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": args.lr})
+    x = nd.array(args.images, ctx=ctx, dtype="float32")
+    y = nd.array(args.labels, ctx=ctx, dtype="float32")
+    rng = np.random.default_rng(args.seed)
+
+    def epoch(order: np.ndarray) -> np.ndarray:
         perm = nd.array(order, ctx=ctx, dtype="int32")
-        for first in range(0, n, batch_size):
-            batch = perm[first : first + batch_size]
+        for first in range(0, args.n, args.batch_size):
+            batch = perm[first : first + args.batch_size]
             xb, yb = nd.take(x, batch), nd.take(y, batch)
             with autograd.record():
                 loss = loss_fn(net(xb), yb)
             loss.backward()
             trainer.step(xb.shape[0])
-        nd.waitall()  # MXNet is asynchronous: finish the epoch's work before reading the clock
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained.update(weights=model.get_weights(), order=order)
-        yield seconds
+        return order
+
+    def read(order: np.ndarray) -> dict:
+        return {"weights": model.get_weights(), "order": order}
+
+    # MXNet is asynchronous: the epoch's work is finished before the clock is read
+    return timed_epochs(
+        epoch, sync=nd.waitall, draw=lambda: rng.permutation(args.n), trained=args.trained, read=read
+    )

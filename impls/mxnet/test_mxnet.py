@@ -1,6 +1,6 @@
 """MXNet-specific tests beyond the generic conformance suite (run in the mxnet environment).
 
-mxnet is never imported at module level here: it must first be imported by GluonFramework, which
+mxnet is never imported at module level here: it must first be imported by MxnetFramework, which
 sets the threading environment mxnet reads at import time.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from bench.contract import Unsupported
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("mxnet") is None, reason="mxnet not installed")
@@ -39,7 +40,7 @@ def test_threading_environment_is_set_before_mxnet_is_imported():
         import os, sys
         import impls.mxnet
         assert "mxnet" not in sys.modules, "importing the package must not import mxnet"
-        fw = impls.mxnet.GluonFramework(threads=1)
+        fw = impls.mxnet.MxnetFramework(threads=1)
         assert "mxnet" in sys.modules
         assert os.environ["OMP_NUM_THREADS"] == "1", os.environ["OMP_NUM_THREADS"]
         assert os.environ["MXNET_CPU_WORKER_NTHREADS"] == "1"
@@ -148,40 +149,40 @@ def test_gpu_without_one_is_unsupported_with_a_reason(framework):
 
 
 def test_no_gpu_reasons_name_what_is_missing_and_what_to_install(framework):
-    from impls.mxnet import gluon
+    from impls.mxnet import runtime
 
-    cpu_build = gluon.no_gpu_reason("1.9.1", cuda_build=False)
+    cpu_build = runtime.no_gpu_reason("1.9.1", cuda_build=False)
     assert cpu_build == (
         "no GPU visible to mxnet 1.9.1 (a CPU-only build); on a CUDA machine, install "
         "`mxnet-cu112==1.9.1` (impls/mxnet/requirements-gpu.txt), which needs the CUDA 11.2 runtime "
         "libraries (libcudart, cuBLAS, cuDNN 8) on the machine and an NVIDIA driver for CUDA 11.2"
     )
-    broken = gluon.no_gpu_reason("1.9.1", cuda_build=True, error="MXNetError: CUDA: no CUDA-capable device")
+    broken = runtime.no_gpu_reason("1.9.1", cuda_build=True, error="MXNetError: CUDA: no CUDA-capable device")
     assert "a CUDA build" in broken and "no CUDA-capable device" in broken and "CUDA 11.2 runtime" in broken
-    no_gpu = gluon.no_gpu_reason("1.9.1", cuda_build=True)
+    no_gpu = runtime.no_gpu_reason("1.9.1", cuda_build=True)
     assert "num_gpus() is 0" in no_gpu and "nvidia-smi" in no_gpu
-    assert gluon.gpu_requirement() == "mxnet-cu112==1.9.1"
+    assert runtime.gpu_requirement() == "mxnet-cu112==1.9.1"
 
 
 def test_device_selection_with_and_without_a_gpu(framework, monkeypatch):
     """Device selection checked without a GPU: the GPU count is faked, nothing runs on it."""
     import mxnet as mx
 
-    from impls.mxnet import gluon
+    from impls.mxnet import runtime
 
-    monkeypatch.setattr(gluon, "_gpu_count", lambda: (1, None))
+    monkeypatch.setattr(runtime, "_gpu_count", lambda: (1, None))
     assert framework.devices() == ["cpu", "gpu"]
-    assert gluon.context("gpu") == mx.gpu(0) and gluon.context("cpu") == mx.cpu()
-    monkeypatch.setattr(gluon, "_gpu_count", lambda: (0, "MXNetError: CUDA init failed"))
+    assert runtime.context("gpu") == mx.gpu(0) and runtime.context("cpu") == mx.cpu()
+    monkeypatch.setattr(runtime, "_gpu_count", lambda: (0, "MXNetError: CUDA init failed"))
     assert framework.devices() == ["cpu"]
     with pytest.raises(Unsupported) as raised:
         framework.device_name("gpu")
     cuda_build = mx.runtime.Features().is_enabled("CUDA")
-    assert str(raised.value) == gluon.no_gpu_reason(
+    assert str(raised.value) == runtime.no_gpu_reason(
         mx.__version__, cuda_build, "MXNetError: CUDA init failed"
     )
     with pytest.raises(Unsupported, match="unknown device 'tpu'"):
-        gluon.context("tpu")
+        runtime.context("tpu")
 
 
 def test_precision_is_fp32_only_with_the_reason(framework):
@@ -227,7 +228,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     images = rng.random((300, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=300).astype(np.int64)
     weights = MLP.initial_weights(0)
-    epochs = plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     seconds = []
     for _ in range(2):
         seconds.append(next(epochs))
@@ -241,21 +242,9 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     assert not np.allclose(trained["fc1_weight"], weights["fc1.weight"])  # SGD moved the weights
 
 
-SKILLED_N, SKILLED_BATCH = 1000, 256  # batches 256, 256, 256 and a smaller last one of 232
-
-
-def skilled_inputs() -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic images and labels for the skilled loop's tests (a unit-test input, not data)."""
-    rng = np.random.default_rng(4)
-    images = rng.random((SKILLED_N, 1, 28, 28), dtype=np.float32)
-    return images, rng.integers(0, 10, size=SKILLED_N).astype(np.int64)
-
-
-def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused(framework):
+def test_every_mode_has_a_skilled_loop(framework):
+    """Every mode runs on a CPU, so each has a skilled loop (an unknown mode's refusal, and the line
+    of each CPU mode: tests/conformance/test_reference_loops.py)."""
     from impls.mxnet import baseline
 
     assert list(baseline.SKILLED) == list(framework.MODES)  # both run on a CPU
-    assert all(isinstance(line, str) and line for line in baseline.SKILLED.values())
-    images, labels = skilled_inputs()
-    with pytest.raises(ValueError, match="mode 'jit'; choose one of: hybrid, imperative"):
-        baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, 0, "cpu", "jit")

@@ -16,13 +16,12 @@ constructs ``PaddleFramework``, which sets the environment Paddle reads at impor
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 
 SKILLED: dict[str, str] = {
     "dygraph": (
@@ -48,111 +47,73 @@ def _wait(place: str) -> None:
         paddle.device.synchronize(place)
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train from ``weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
     import paddle
     from paddle import nn
 
     from impls.paddle import models
 
-    place = _place(device)
+    place = _place(args.device)
     paddle.set_device(place)
-    paddle.seed(seed)
-    net = models.BUILDERS[spec.name]()
-    models.set_weights(net, spec, weights)
-    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
+    paddle.seed(args.seed)
+    net = models.BUILDERS[args.spec.name]()
+    models.set_weights(net, args.spec, dict(args.weights))
+    optimizer = paddle.optimizer.SGD(learning_rate=args.lr, parameters=net.parameters())
     loss_fn = nn.CrossEntropyLoss()
-    x, y = paddle.to_tensor(images, place=place), paddle.to_tensor(labels, place=place)
-    n = len(labels)
+    x, y = paddle.to_tensor(args.images, place=place), paddle.to_tensor(args.labels, place=place)
 
-    while True:
-        _wait(place)
-        start = time.perf_counter()
-        perm = paddle.randperm(n)
-        for i in range(0, n, batch_size):
-            idx = perm[i : i + batch_size]
+    def epoch(_: None) -> None:
+        perm = paddle.randperm(args.n)
+        for i in range(0, args.n, args.batch_size):
+            idx = perm[i : i + args.batch_size]
             loss = loss_fn(net(x[idx]), y[idx])
             loss.backward()
             optimizer.step()
             optimizer.clear_grad()
-        _wait(place)
-        yield time.perf_counter() - start
+
+    return timed_epochs(
+        epoch,
+        sync=lambda: _wait(place),
+        trained=args.trained,
+        read=lambda _: {"weights": models.get_weights(net, args.spec)},
+    )
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, Any] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the skilled loop of ``mode``; yield the wall seconds of each epoch,
-    forever. With ``trained``, after each epoch (outside the clock) its ``"weights"`` are the canonical
-    weights and its ``"order"`` the epoch's permutation (numpy), so a test can check the arithmetic.
-    An unknown mode fails here, before anything is built."""
-    if mode not in SKILLED:
-        raise ValueError(f"paddle has no skilled loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
-    return _skilled(spec, weights, images, labels, batch_size, lr, seed, device, mode, trained)
-
-
-def _skilled(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, Any] | None,
-) -> Iterator[float]:
+@skilled_loop("paddle", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the skilled loop of ``args.mode``; yield the wall seconds of
+    each epoch, forever."""
     import paddle
     import paddle.nn.functional as F
 
     from impls.paddle import models
     from impls.paddle.training import PaddleModel
 
-    place = _place(device)
+    place = _place(args.device)
     paddle.set_device(place)
     # only to build the same nn.Sequential (under paddle.jit.to_static in to-static-net, as ours)
-    holder = PaddleModel(spec, place, mode)
-    holder.set_weights(weights)
+    holder = PaddleModel(args.spec, place, args.mode)
+    holder.set_weights(dict(args.weights))
     net = holder.net
     net.train()
-    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=net.parameters())
-    x = paddle.to_tensor(np.ascontiguousarray(images, dtype=np.float32), place=place)
-    y = paddle.to_tensor(np.asarray(labels, dtype=np.int64), place=place)
-    n = len(labels)
+    optimizer = paddle.optimizer.SGD(learning_rate=args.lr, parameters=net.parameters())
+    x = paddle.to_tensor(np.ascontiguousarray(args.images, dtype=np.float32), place=place)
+    y = paddle.to_tensor(np.asarray(args.labels, dtype=np.int64), place=place)
+    n, batch_size = args.n, args.batch_size
     sections = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-    paddle.seed(seed)  # the permutations' generator
+    paddle.seed(args.seed)  # the permutations' generator
 
-    while True:
-        _wait(place)
-        start = time.perf_counter()
+    def epoch(_: None) -> Any:
         perm = paddle.randperm(n)
         for idx in paddle.split(perm, sections):
             loss = F.cross_entropy(net(paddle.gather(x, idx)), paddle.gather(y, idx))
             loss.backward()
             optimizer.step()
             optimizer.clear_grad(set_to_zero=False)
-        _wait(place)
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained["weights"] = models.get_weights(net, spec)
-            trained["order"] = perm.numpy()
-        yield seconds
+        return perm
+
+    def read(perm: Any) -> dict:
+        return {"weights": models.get_weights(net, args.spec), "order": perm.numpy()}
+
+    return timed_epochs(epoch, sync=lambda: _wait(place), trained=args.trained, read=read)

@@ -62,7 +62,7 @@ class OrderBatchSampler(BatchSampler):
         return -(-len(self.order) // self.batch_size)
 
 
-class NativeData:
+class NativeInput:
     """The dataset and one ``DataLoader`` per batch size, each with its own ``OrderBatchSampler``."""
 
     def __init__(self, source: NativeSource) -> None:

@@ -30,7 +30,7 @@ from paddle import nn
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource
 from bench.specs import ModelSpec
 from impls.paddle import models
-from impls.paddle.native import NativeData
+from impls.paddle.native import NativeInput
 
 COMPILED_STEP = (
     "paddle.jit.to_static(net, full_graph=True): the network's forward as one static (PIR) program "
@@ -86,12 +86,12 @@ class PaddleModel:
             paddle.to_tensor(np.asarray(labels, dtype=np.int64), place=self.place),
         )
 
-    def native_input(self, source: NativeSource) -> NativeData:
+    def native_input(self, source: NativeSource) -> NativeInput:
         """``paddle.io.DataLoader`` over the verified arrays (``impls.paddle.native``)."""
-        return NativeData(source)
+        return NativeInput(source)
 
     def native_batches(
-        self, data: NativeData, order: np.ndarray, batch_size: int
+        self, data: NativeInput, order: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The loader's batches for ``order`` (the iterator ``train_epoch`` draws from), as numpy."""
         for images, labels in data.epoch(order, batch_size):
@@ -111,7 +111,7 @@ class PaddleModel:
         self.net.train()
         loss_sum = paddle.zeros([], dtype="float32")
         correct = paddle.zeros([], dtype="int64")
-        if isinstance(data, NativeData):
+        if isinstance(data, NativeInput):
             for images, labels in data.epoch(order, batch_size):
                 images, labels = images.to(self.place), labels.to(self.place)
                 index = paddle.arange(labels.shape[0], dtype="int64")

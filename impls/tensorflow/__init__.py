@@ -14,13 +14,13 @@ translate from/to the canonical layout (``bench.specs``), including LeNet's flat
 canonically but H*W*C in Keras.
 
 This module sets the environment Keras and TF read at import (before importing them, and so before
-any module below) and is the framework behind the contract (``KerasFramework``: threading, versions,
+any module below) and is the framework behind the contract (``TensorflowFramework``: threading, versions,
 devices, settings, the TF32 switch, build, peak measurement). The rest, one job per module:
 
-``impls/keras_common/models.py``  the ``keras.Sequential`` builders, shared with Keras on JAX and torch
+``models.py``    the ``keras.Sequential`` builders (written once in ``impls/keras_common/models.py``)
 ``training.py``  ``KerasModel``: the train/eval steps in each mode, the epoch loop, evaluation, sync
 ``native.py``    the native input: a ``tf.data`` pipeline in the harness's order
-``no_gpu.py``    why TF sees no GPU, and what to install
+``runtime.py``   why TF sees no GPU, and what to install
 """
 
 from __future__ import annotations
@@ -40,16 +40,16 @@ import tensorflow as tf
 
 from bench.contract import Unsupported, check_mode, check_precision, time_peak_matmul
 from bench.specs import ModelSpec
-from impls.tensorflow.no_gpu import distribution, no_gpu_reason
+from impls.tensorflow.runtime import distribution, no_gpu_reason
 from impls.tensorflow.training import TF_DEVICES, KerasModel
 
 if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
     raise ImportError(f"impls.tensorflow needs Keras on the TF backend, got {keras.backend.backend()!r}")
 
-__all__ = ["TF_DEVICES", "KerasFramework", "KerasModel"]
+__all__ = ["TF_DEVICES", "KerasModel", "TensorflowFramework"]
 
 
-class KerasFramework:
+class TensorflowFramework:
     """TensorFlow with Keras 3 behind the common contract."""
 
     NAME: ClassVar[str] = "tensorflow"

@@ -5,7 +5,7 @@
 shuffles and batches them, callbacks and logging machinery included. ``impls.tensorflow`` replaces
 it with a GradientTape step on device-resident data; comparing the two shows what that buys.
 Keras's defaults are kept on purpose, e.g. ``jit_compile="auto"`` (no XLA on a CPU-only machine,
-XLA on a GPU). Construct ``KerasFramework(threads)`` first so the threading is declared as in a run.
+XLA on a GPU). Construct ``TensorflowFramework(threads)`` first so the threading is declared as in a run.
 
 The skilled loop is the strong reference: a ``GradientTape`` step on device-resident data, written
 the way an expert writes it for each mode, with nothing the harness needs and it does not.
@@ -13,51 +13,49 @@ the way an expert writes it for each mode, with nothing the harness needs and it
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 from impls.tensorflow import TF_DEVICES, KerasModel
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train with ``model.fit``, one call per epoch, from canonical ``weights``; yield seconds per epoch.
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train with ``model.fit``, one call per epoch, from canonical ``args.weights``; yield seconds per
+    epoch.
 
     ``images`` is the canonical float32 N x 1 x 28 x 28, ``labels`` int64 N; both are handed to
     ``fit`` as NHWC numpy arrays, as a plain user would.
     """
-    keras.utils.set_random_seed(seed)  # fit's shuffling
-    model = KerasModel(spec, device, mode="function")  # only to build the same net with the same start
-    model.set_weights(weights)
-    x = np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32)
-    y = np.asarray(labels, dtype=np.int64)
-    with tf.device(TF_DEVICES[device]):
-        net = model.net
+    keras.utils.set_random_seed(args.seed)  # fit's shuffling
+    model = KerasModel(args.spec, args.device, mode="function")  # only to build the same net and start
+    model.set_weights(dict(args.weights))
+    x = np.ascontiguousarray(np.transpose(args.images, (0, 2, 3, 1)), dtype=np.float32)
+    y = np.asarray(args.labels, dtype=np.int64)
+    net = model.net
+    with tf.device(TF_DEVICES[args.device]):
         net.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=lr),
+            optimizer=keras.optimizers.SGD(learning_rate=args.lr),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         )
-        while True:
-            start = time.perf_counter()
-            net.fit(x, y, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
-            tf.test.experimental.sync_devices()  # fit has fetched its logs already; this makes sure
-            yield time.perf_counter() - start
+
+    def epoch(_: None) -> None:
+        with tf.device(TF_DEVICES[args.device]):
+            net.fit(x, y, batch_size=args.batch_size, epochs=1, shuffle=True, verbose=0)
+
+    # fit has fetched its logs already; the sync makes sure
+    return timed_epochs(
+        epoch,
+        sync=tf.test.experimental.sync_devices,
+        trained=args.trained,
+        read=lambda _: {"weights": model.get_weights()},
+    )
 
 
-# What the skilled loop does in each of KerasFramework.MODES (all run on a CPU).
+# What the skilled loop does in each of TensorflowFramework.MODES (all run on a CPU).
 SKILLED: dict[str, str] = {
     "function": (
         "a tf.function step (GradientTape, mean sparse_softmax_cross_entropy_with_logits, "
@@ -73,18 +71,8 @@ SKILLED: dict[str, str] = {
 }
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None = None,
-) -> Iterator[float]:
+@skilled_loop("tensorflow", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
     """The loop a skilled TF user writes for ``mode``; yield the wall seconds of each epoch, forever.
 
     The step is TF's own custom-training idiom ("Basic training loops" guide): a ``GradientTape``
@@ -109,37 +97,17 @@ def skilled_epochs(
     logits are kept and summed once per epoch), passes lr as a tensor, and traces its step with
     ``reduce_retracing=True`` (one shape-generic graph for every batch size instead of one per shape).
 
-    ``trained``, when given, receives the canonical ``weights`` and the epoch's ``order`` after each
-    epoch (outside the clock),
-    for tests. Raises ``ValueError`` for a mode without a skilled loop, when called.
+    An unknown mode fails when called (``bench.loops.skilled_loop``).
     """
-    if mode not in SKILLED:
-        valid = ", ".join(SKILLED)
-        raise ValueError(f"tensorflow has no skilled loop for mode {mode!r}; choose one of: {valid}")
-    return _skilled(spec, weights, images, labels, batch_size, lr, seed, device, mode, trained)
-
-
-def _skilled(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None,
-) -> Iterator[float]:
-    model = KerasModel(spec, device, mode=mode)  # only to build the same net with the same start
-    model.set_weights(weights)
+    mode, batch_size, lr, n = args.mode, args.batch_size, args.lr, args.n
+    model = KerasModel(args.spec, args.device, mode=mode)  # only to build the same net with the same start
+    model.set_weights(dict(args.weights))
     net = model.net
     variables = net.trainable_variables
-    n = len(labels)
     sizes = [min(batch_size, n - start) for start in range(0, n, batch_size)]
-    with tf.device(TF_DEVICES[device]):
-        x = tf.constant(np.ascontiguousarray(np.transpose(images, (0, 2, 3, 1)), dtype=np.float32))
-        y = tf.constant(np.asarray(labels, dtype=np.int64))
+    with tf.device(TF_DEVICES[args.device]):
+        x = tf.constant(np.ascontiguousarray(np.transpose(args.images, (0, 2, 3, 1)), dtype=np.float32))
+        y = tf.constant(np.asarray(args.labels, dtype=np.int64))
 
     def train_step(batch: tf.Tensor) -> None:
         xb, yb = tf.gather(x, batch), tf.gather(y, batch)
@@ -159,21 +127,25 @@ def _skilled(
 
     n_full = n // batch_size if mode == "epoch-function" else 0
     rest = sizes[n_full:]
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(n)
-        tf.test.experimental.sync_devices()
-        start = time.perf_counter()
-        # The device scope is left before the yield: a scope held across it would apply to the caller.
-        with tf.device(TF_DEVICES[device]):
+    rng = np.random.default_rng(args.seed)
+
+    def epoch(order: np.ndarray) -> np.ndarray:
+        with tf.device(TF_DEVICES[args.device]):
             index = tf.constant(order)
             if n_full:
                 full_batches(tf.reshape(index[: n_full * batch_size], (n_full, batch_size)))
                 index = index[n_full * batch_size :]
             for batch in tf.split(index, rest) if rest else []:
                 step(batch)
-        tf.test.experimental.sync_devices()
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained.update(weights=model.get_weights(), order=order)
-        yield seconds
+        return order
+
+    def read(order: np.ndarray) -> dict:
+        return {"weights": model.get_weights(), "order": order}
+
+    return timed_epochs(
+        epoch,
+        sync=tf.test.experimental.sync_devices,
+        draw=lambda: rng.permutation(n),
+        trained=args.trained,
+        read=read,
+    )

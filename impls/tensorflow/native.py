@@ -1,5 +1,5 @@
 """The native input path (``--input native``): a ``tf.data`` pipeline over the harness's verified
-arrays that follows the harness's order (``NativePipeline``).
+arrays that follows the harness's order (``NativeInput``).
 
 A worker here is a thread of tf.data's own pool (``source.workers``; 0 lets tf.data tune it).
 """
@@ -14,7 +14,7 @@ import tensorflow as tf
 from bench.contract import NativeSource
 
 
-class NativePipeline:
+class NativeInput:
     """A ``tf.data`` input pipeline over one verified split, following the harness's order.
 
     Built once: the raw uint8 images and the labels are constants on the host, and the epoch's

@@ -15,13 +15,14 @@ from bench.contract import NativeSource, Unsupported
 from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
+from bench.loops import LoopArgs
 from bench.specs import LENET, MLP
-from impls.tensorflow import KerasFramework, KerasModel, no_gpu
+from impls.tensorflow import KerasModel, TensorflowFramework, runtime
 
 
 @pytest.fixture(scope="module")
-def framework() -> KerasFramework:
-    return KerasFramework(threads=os.cpu_count() or 1)
+def framework() -> TensorflowFramework:
+    return TensorflowFramework(threads=os.cpu_count() or 1)
 
 
 def test_flatten_translation_maps_chw_to_keras_hwc_order():
@@ -65,7 +66,7 @@ def test_sync_drains_queued_work(framework):
     assert raised_in_sync, "sync() returned before the queued op had run"
 
 
-@pytest.mark.parametrize("mode", KerasFramework.MODES[:2])
+@pytest.mark.parametrize("mode", TensorflowFramework.MODES[:2])
 def test_train_step_is_not_retraced_per_epoch(framework, mode):
     model = framework.build(MLP, "cpu", mode)
     images = np.random.default_rng(2).random((40, 1, 28, 28), dtype=np.float32)
@@ -110,25 +111,25 @@ def test_gpu_without_one_is_unsupported_with_a_reason(framework):
 
 def test_no_gpu_reasons_name_what_is_missing_and_what_to_install():
     version = "2.21.0"
-    cpu_build = no_gpu.no_gpu_reason("tensorflow-cpu", version, cuda_version=None, nvidia_gpu_present=False)
+    cpu_build = runtime.no_gpu_reason("tensorflow-cpu", version, cuda_version=None, nvidia_gpu_present=False)
     assert cpu_build == (
         "no GPU visible to tensorflow-cpu 2.21 (a CPU-only build); on a CUDA machine, install "
         "`tensorflow[and-cuda]==2.21.*` (impls/tensorflow/requirements-gpu.txt)"
     )
-    cpu_build_on_gpu = no_gpu.no_gpu_reason("tensorflow-cpu", version, None, nvidia_gpu_present=True)
+    cpu_build_on_gpu = runtime.no_gpu_reason("tensorflow-cpu", version, None, nvidia_gpu_present=True)
     assert "this machine has an NVIDIA GPU, install `tensorflow[and-cuda]==2.21.*`" in cpu_build_on_gpu
-    no_driver = no_gpu.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=False)
+    no_driver = runtime.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=False)
     assert "a CUDA 12.5.1 build" in no_driver and "no NVIDIA driver (nvidia-smi not found)" in no_driver
-    no_libraries = no_gpu.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=True)
+    no_libraries = runtime.no_gpu_reason("tensorflow", version, "12.5.1", nvidia_gpu_present=True)
     assert "no usable CUDA/cuDNN libraries" in no_libraries and "tensorflow[and-cuda]==2.21.*" in no_libraries
-    assert no_gpu.gpu_requirement() == "tensorflow[and-cuda]==2.21.*"
+    assert runtime.gpu_requirement() == "tensorflow[and-cuda]==2.21.*"
 
 
 def test_installed_distribution_is_named(framework):
     """The requirements.txt pin (tensorflow-cpu) is what the reason names; no GPU build is there."""
-    assert no_gpu.distribution() in no_gpu.TF_DISTRIBUTIONS
+    assert runtime.distribution() in runtime.TF_DISTRIBUTIONS
     if not tf.test.is_built_with_cuda():
-        assert no_gpu.distribution() == "tensorflow-cpu"
+        assert runtime.distribution() == "tensorflow-cpu"
 
 
 def test_a_visible_gpu_is_selected(framework, monkeypatch):
@@ -183,7 +184,7 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     images = rng.random((300, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=300).astype(np.int64)
     weights = MLP.initial_weights(0)
-    epochs = baseline.plain_epochs(MLP, weights, images, labels, 128, MLP.lr, 0, "cpu")
+    epochs = baseline.plain_epochs(LoopArgs(MLP, weights, images, labels, 128, MLP.lr))
     for epoch in (1, 2):
         assert next(epochs) > 0
         (model,) = built
@@ -191,21 +192,9 @@ def test_plain_baseline_trains_and_times_epochs(framework, monkeypatch):
     assert not np.allclose(model.get_weights()["fc1.weight"], weights["fc1.weight"])  # SGD moved them
 
 
-SKILLED_N, SKILLED_BATCH = 1000, 256  # batches 256, 256, 256 and a smaller last one of 232
-
-
-def skilled_inputs() -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic images and labels for the skilled loop's tests (a unit-test input, not data)."""
-    rng = np.random.default_rng(4)
-    images = rng.random((SKILLED_N, 1, 28, 28), dtype=np.float32)
-    return images, rng.integers(0, 10, size=SKILLED_N).astype(np.int64)
-
-
-def test_every_mode_has_a_skilled_loop_and_an_unknown_one_is_refused():
+def test_every_mode_has_a_skilled_loop():
+    """Every mode runs on a CPU, so each has a skilled loop (an unknown mode's refusal, and the line
+    of each CPU mode: tests/conformance/test_reference_loops.py)."""
     from impls.tensorflow import baseline
 
-    assert list(baseline.SKILLED) == list(KerasFramework.MODES)  # all run on a CPU
-    assert all(isinstance(line, str) and line for line in baseline.SKILLED.values())
-    images, labels = skilled_inputs()
-    with pytest.raises(ValueError, match="mode 'jit'; choose one of: function, xla, eager, epoch-function"):
-        baseline.skilled_epochs(MLP, MLP.initial_weights(0), images, labels, 256, MLP.lr, 0, "cpu", "jit")
+    assert list(baseline.SKILLED) == list(TensorflowFramework.MODES)  # all run on a CPU

@@ -2,7 +2,7 @@
 
 Holds the step computations (wrapped in ``tf.function``, with XLA in mode ``xla``, or run eagerly),
 the weight exchange in the canonical layout, the epoch loop over device-resident data or a
-``NativePipeline``, evaluation, logits and ``sync``. The epoch's loss and accuracy accumulate in
+``NativeInput``, evaluation, logits and ``sync``. The epoch's loss and accuracy accumulate in
 device variables, fetched once per epoch.
 """
 
@@ -20,8 +20,8 @@ from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
 from bench.specs import ModelSpec
-from impls.keras_common.models import BUILDERS
-from impls.tensorflow.native import NativePipeline
+from impls.tensorflow.models import BUILDERS
+from impls.tensorflow.native import NativeInput
 
 TF_DEVICES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -152,18 +152,18 @@ class KerasModel:
         with tf.device(self.device):  # an eager constant is created on the device in scope
             return tf.constant(nhwc), tf.constant(np.asarray(labels, dtype=np.int64))
 
-    def native_input(self, source: NativeSource) -> NativePipeline:
-        """The ``tf.data`` pipeline over the verified arrays (see ``NativePipeline``)."""
+    def native_input(self, source: NativeSource) -> NativeInput:
+        """The ``tf.data`` pipeline over the verified arrays (see ``NativeInput``)."""
         if self.mode == "epoch-function":
             raise Unsupported(
                 "epoch-function mode loops over the epoch's batches inside one tf.function, gathering "
                 "them from device-resident data; a host pipeline feeds one batch per call, which is "
                 "mode function (use --input device, or mode function)"
             )
-        return NativePipeline(source)
+        return NativeInput(source)
 
     def native_batches(
-        self, data: NativePipeline, order: np.ndarray, batch_size: int
+        self, data: NativeInput, order: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, as host
         numpy in the canonical layout (NHWC translated back to N x 1 x 28 x 28)."""
@@ -171,14 +171,14 @@ class KerasModel:
             yield np.ascontiguousarray(np.transpose(x.numpy(), (0, 3, 1, 2))), y.numpy()
 
     def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
-        """Plain SGD over the batches given by ``order``: from ``put``'s tensors or a ``NativePipeline``."""
+        """Plain SGD over the batches given by ``order``: from ``put``'s tensors or a ``NativeInput``."""
         n = len(order)
         with tf.device(self.device):
             lr_tensor = tf.constant(lr, dtype=tf.float32)
             self.loss_sum.assign(0.0)
             self.correct.assign(0)
             kept: list[Any] = []  # eager mode's per-step outputs (None from the compiled steps)
-            if isinstance(data, NativePipeline):
+            if isinstance(data, NativeInput):
                 for x, y in data.epoch(order, batch_size):  # host batches; TF copies them to the device
                     kept.append(self._batch_step(x, y, lr_tensor))
             else:

@@ -7,49 +7,51 @@ accumulation: the least work a training loop can do.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 from impls.torch import TorchModel
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train from ``weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
-    dev = torch.device("cuda" if device == "gpu" else "cpu")
-    holder = TorchModel(spec, dev, "eager")  # only to build the same nn.Sequential and load weights
-    holder.set_weights(weights)
+def _setup(
+    args: LoopArgs, **sgd: bool
+) -> tuple[torch.device, TorchModel, torch.optim.SGD, Iterator[torch.Tensor]]:
+    """The device, the same ``nn.Sequential`` from ``args.weights``, its SGD, the epochs' permutations."""
+    dev = torch.device("cuda" if args.device == "gpu" else "cpu")
+    holder = TorchModel(args.spec, dev, "eager")  # only to build the same nn.Sequential and load weights
+    holder.set_weights(dict(args.weights))
+    optimizer = torch.optim.SGD(holder.net.parameters(), lr=args.lr, **sgd)
+    generator = torch.Generator().manual_seed(args.seed)
+    orders = iter(lambda: torch.randperm(args.n, generator=generator).to(dev), None)
+    return dev, holder, optimizer, orders
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
+    dev, holder, optimizer, orders = _setup(args)
     net = holder.net
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
-    x, y = torch.from_numpy(images).to(dev), torch.from_numpy(labels).to(dev)
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        perm = torch.randperm(len(y), generator=generator).to(dev)
-        for i in range(0, len(y), batch_size):
-            idx = perm[i : i + batch_size]
+    x, y = torch.from_numpy(args.images).to(dev), torch.from_numpy(args.labels).to(dev)
+
+    def epoch(_: None) -> None:
+        perm = next(orders)
+        for i in range(0, args.n, args.batch_size):
+            idx = perm[i : i + args.batch_size]
             loss = F.cross_entropy(net(x[idx]), y[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        yield time.perf_counter() - start
+
+    return timed_epochs(
+        epoch, sync=lambda: _sync(dev), trained=args.trained, read=lambda _: {"weights": holder.get_weights()}
+    )
 
 
 SKILLED: dict[str, str] = {
@@ -60,52 +62,33 @@ SKILLED: dict[str, str] = {
 }
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the loop a skilled PyTorch user writes for ``mode`` (``SKILLED``);
-    yield the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
-    ``weights`` and the epoch's ``order`` after each epoch, off the clock (for tests)."""
-    if mode not in SKILLED:
-        raise ValueError(f"no skilled torch loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
-    dev = torch.device("cuda" if device == "gpu" else "cpu")
-    holder = TorchModel(spec, dev, "eager")  # only to build the same nn.Sequential and load weights
-    holder.set_weights(weights)
+@skilled_loop("torch", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the loop a skilled PyTorch user writes for ``args.mode``
+    (``SKILLED``); yield the wall seconds of each epoch, forever."""
+    dev, holder, optimizer, orders = _setup(args, foreach=True)
     net = holder.net
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, foreach=True)
     forward, update = net, optimizer.step
-    if mode == "compile":
+    if args.mode == "compile":
         forward = torch.compile(net, dynamic=False)
 
         @torch.compile(fullgraph=False)
         def update() -> None:  # torch's "compiling the optimizer" recipe
             optimizer.step()
 
-    x, y = torch.from_numpy(images).to(dev), torch.from_numpy(labels).to(dev)
-    generator = torch.Generator().manual_seed(seed)
-    while True:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        perm = torch.randperm(len(y), generator=generator).to(dev)
-        for i in range(0, len(y), batch_size):
-            idx = perm[i : i + batch_size]
+    x, y = torch.from_numpy(args.images).to(dev), torch.from_numpy(args.labels).to(dev)
+
+    def epoch(_: None) -> torch.Tensor:
+        perm = next(orders)
+        for i in range(0, args.n, args.batch_size):
+            idx = perm[i : i + args.batch_size]
             loss = F.cross_entropy(forward(x.index_select(0, idx)), y.index_select(0, idx))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             update()
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained.update(weights=holder.get_weights(), order=perm.cpu().numpy())
-        yield seconds
+        return perm
+
+    def read(perm: torch.Tensor) -> dict:
+        return {"weights": holder.get_weights(), "order": perm.cpu().numpy()}
+
+    return timed_epochs(epoch, sync=lambda: _sync(dev), trained=args.trained, read=read)

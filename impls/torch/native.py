@@ -107,7 +107,7 @@ class OrderSampler(Sampler[int]):
         return len(self.order)
 
 
-class NativeData:
+class NativeInput:
     """A torchvision dataset and one DataLoader per batch size, all drawing from one OrderSampler."""
 
     def __init__(self, dataset: Any, workers: int, pin_memory: bool) -> None:

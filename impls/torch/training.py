@@ -3,7 +3,7 @@ graph, epoch-graph).
 
 Holds the training step and its optimizer, the ``torch.compile`` wrapping, the CUDA-graph captures
 (one step per batch shape, or a whole epoch) and their replay, the epoch loop over device-resident
-data or a ``NativeData`` loader, evaluation, logits and ``sync``. Loss and predictions of every
+data or a ``NativeInput`` loader, evaluation, logits and ``sync``. Loss and predictions of every
 step go into preallocated device buffers and are reduced once per epoch: no host sync inside the
 epoch.
 """
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
 from bench.specs import ModelSpec
 from impls.torch.models import BUILDERS
-from impls.torch.native import NativeData, fashion_mnist
+from impls.torch.native import NativeInput, fashion_mnist
 
 # What mode "compile" compiles, as recorded in settings(). Checked by test_torch.py with
 # torch._dynamo.explain: Dynamo cannot trace Tensor.backward() (graph break), so the one compiled
@@ -127,7 +127,7 @@ class TorchModel:
         """Copy a data set to the device once."""
         return torch.from_numpy(images).to(self.device), torch.from_numpy(labels).to(self.device)
 
-    def native_input(self, source: NativeSource) -> NativeData:
+    def native_input(self, source: NativeSource) -> NativeInput:
         """torchvision's FashionMNIST over the verified arrays, read through a DataLoader with
         ``source.workers`` workers (pinned host memory when training on CUDA)."""
         if self.mode == "epoch-graph":
@@ -135,10 +135,10 @@ class TorchModel:
                 "epoch-graph mode captures the whole epoch, gather included, over device-resident "
                 "data; a host DataLoader cannot be inside a CUDA graph (use --input device, or mode graph)"
             )
-        return NativeData(fashion_mnist(source), source.workers, pin_memory=self.device.type == "cuda")
+        return NativeInput(fashion_mnist(source), source.workers, pin_memory=self.device.type == "cuda")
 
     def native_batches(
-        self, data: NativeData, order: np.ndarray, batch_size: int
+        self, data: NativeInput, order: np.ndarray, batch_size: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The DataLoader's host batches for ``order``: the loader ``train_epoch`` consumes."""
         for images, labels in data.epoch(order, batch_size):
@@ -276,7 +276,7 @@ class TorchModel:
 
     def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
         """Plain SGD over the batches ``order[i:i + batch_size]``, from ``put``'s device tensors or a
-        ``NativeData`` loader; one host sync, at the end of the epoch."""
+        ``NativeInput`` loader; one host sync, at the end of the epoch."""
         if self.mode == "epoch-graph":
             self._set_lr(lr)
             return self._train_epoch_graph(data, order, batch_size, lr)
@@ -291,7 +291,7 @@ class TorchModel:
         losses = torch.empty(n_batches, device=self.device)
         predictions = torch.empty(n, dtype=torch.int64, device=self.device)
         self.net.train()
-        if isinstance(data, NativeData):
+        if isinstance(data, NativeInput):
             targets = torch.empty(n, dtype=torch.int64, device=self.device)
             start = 0
             for step, (images, labels) in enumerate(data.epoch(order, batch_size)):

@@ -4,12 +4,14 @@ mode that runs on a CPU has a skilled loop, and the skilled loop computes the or
 Runs in the framework's own environment with the conformance suite; nothing here knows which
 framework it is testing. A skilled loop must accept ``trained=``, a dict into which it writes, after
 each epoch and off the clock, the canonical ``weights`` and the epoch's ``order`` (the permutation it
-drew), so that what it trains can be checked without timing anything.
+drew), so that what it trains can be checked without timing anything; a textbook loop writes the
+``weights`` there too.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from test_conformance import batch, rel_error
 
 from bench import baseline, reference
 from bench.contract import Unsupported
+from bench.loops import LoopArgs
 from bench.specs import MODELS
 
 SPECS = sorted(MODELS.values(), key=lambda s: s.name)
@@ -44,12 +47,21 @@ def test_every_cpu_mode_has_a_skilled_loop(framework, loops, mode):
     assert mode in loops.SKILLED and loops.SKILLED[mode].strip(), f"SKILLED has no line for {mode!r}"
 
 
-def test_the_skilled_loop_refuses_an_unknown_mode(loops):
+def test_the_skilled_table_names_only_the_frameworks_modes(framework, loops):
+    assert set(loops.SKILLED) <= set(framework.MODES), f"{loops.__name__}.SKILLED names a mode not in MODES"
+
+
+def test_the_skilled_loop_refuses_an_unknown_mode(framework, loops):
     images, labels = batch()
     spec = MODELS["mlp"]
-    with pytest.raises(ValueError, match="choose one of"):
+    named = re.escape(
+        f"{framework.NAME} has no skilled loop for mode 'nope'; choose one of: {', '.join(loops.SKILLED)}"
+    )
+    with pytest.raises(ValueError, match=f"^{named}$"):
         next(
-            loops.skilled_epochs(spec, spec.initial_weights(0), images, labels, 32, spec.lr, 0, "cpu", "nope")
+            loops.skilled_epochs(
+                LoopArgs(spec, spec.initial_weights(0), images, labels, 32, spec.lr, mode="nope")
+            )
         )
 
 
@@ -63,7 +75,7 @@ def test_the_skilled_loop_takes_the_oracles_sgd_step(framework, loops, spec, mod
     weights = spec.initial_weights(seed=2)
     trained: dict[str, np.ndarray] = {}
     epochs = loops.skilled_epochs(
-        spec, weights, images, labels, len(labels), spec.lr, 0, "cpu", mode, trained=trained
+        LoopArgs(spec, weights, images, labels, len(labels), spec.lr, 0, "cpu", mode, trained=trained)
     )
     seconds = next(epochs)
     assert math.isfinite(seconds) and seconds > 0
@@ -85,7 +97,7 @@ def test_the_skilled_loop_trains_every_batch_of_each_epoch(framework, loops, mod
     weights = spec.initial_weights(seed=1)
     trained: dict[str, np.ndarray] = {}
     epochs = loops.skilled_epochs(
-        spec, weights, images, labels, 128, spec.lr, 0, "cpu", mode, trained=trained
+        LoopArgs(spec, weights, images, labels, 128, spec.lr, 0, "cpu", mode, trained=trained)
     )
     first = next(epochs)
     after_one = {k: np.array(v) for k, v in trained["weights"].items()}
@@ -112,7 +124,11 @@ def test_a_skilled_epoch_ends_where_ours_does_in_its_order(framework, loops, spe
     images, labels = batch(n=1000, seed=1)
     weights = spec.initial_weights(seed=2)
     trained: dict[str, np.ndarray] = {}
-    next(loops.skilled_epochs(spec, weights, images, labels, 256, spec.lr, 0, "cpu", mode, trained=trained))
+    next(
+        loops.skilled_epochs(
+            LoopArgs(spec, weights, images, labels, 256, spec.lr, 0, "cpu", mode, trained=trained)
+        )
+    )
     order = np.asarray(trained["order"])
 
     def ours(order: np.ndarray) -> dict[str, np.ndarray]:
@@ -127,3 +143,45 @@ def test_a_skilled_epoch_ends_where_ours_does_in_its_order(framework, loops, spe
         assert rel_error(trained["weights"][name], same[name]) <= 1e-5, name
     other = ours(order[::-1].copy())
     assert max(rel_error(trained["weights"][name], other[name]) for name in weights) > 1e-3
+
+
+def test_the_skilled_loop_times_whole_epochs_and_draws_a_new_order_each(framework, loops, mode):
+    """Two epochs (4 x 256 examples): positive finite seconds, a new permutation of every example each
+    epoch, and every weight moved in each epoch."""
+    if not runs_on_cpu(framework, mode):
+        pytest.skip(f"{framework.NAME} {mode} does not run on a CPU")
+    spec = MODELS["mlp"]
+    images, labels = batch(n=1024, seed=0)
+    weights = spec.initial_weights(0)
+    trained: dict = {}
+    epochs = loops.skilled_epochs(
+        LoopArgs(spec, weights, images, labels, 256, spec.lr, 0, "cpu", mode, trained)
+    )
+    first = next(epochs)
+    after_first, first_order = trained["weights"], np.asarray(trained["order"])
+    second = next(epochs)
+    assert all(math.isfinite(s) and s > 0 for s in (first, second))
+    for order in (first_order, np.asarray(trained["order"])):
+        np.testing.assert_array_equal(np.sort(order), np.arange(1024))
+    assert not np.array_equal(first_order, np.asarray(trained["order"]))
+    for name, start in weights.items():
+        assert not np.array_equal(after_first[name], start), name
+        assert not np.array_equal(trained["weights"][name], after_first[name]), name
+
+
+def test_the_textbook_loop_times_whole_epochs_and_trains(loops):
+    """The textbook loop: positive finite seconds per epoch; every weight moves in each epoch (read,
+    off the clock, from ``trained``)."""
+    spec = MODELS["mlp"]
+    images, labels = batch(n=1024, seed=0)
+    weights = spec.initial_weights(0)
+    trained: dict = {}
+    epochs = loops.plain_epochs(LoopArgs(spec, weights, images, labels, 256, spec.lr, trained=trained))
+    first = next(epochs)
+    after_first = trained["weights"]
+    second = next(epochs)
+    assert all(math.isfinite(s) and s > 0 for s in (first, second))
+    assert set(after_first) == set(weights), "trained= must receive every canonical weight"
+    for name, start in weights.items():
+        assert not np.array_equal(after_first[name], start), name
+        assert not np.array_equal(trained["weights"][name], after_first[name]), name

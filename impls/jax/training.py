@@ -1,5 +1,6 @@
-"""The JAX code of ``impls.jax``: Flax NNX models, an optax SGD step under ``jax.jit``, a grain input
-pipeline. Imported by ``FlaxFramework.__init__`` after the environment XLA reads at start-up is set.
+"""The JAX training code of ``impls.jax``: the Model class over the Flax NNX nets of ``models.py``, an
+optax SGD step under ``jax.jit``, the grain input pipeline of ``native.py``. Imported by
+``JaxFramework.__init__`` after the environment XLA reads at start-up is set.
 
 Flax works in NHWC with HWIO conv kernels and in x out dense kernels; ``set_weights``/``get_weights``
 translate from/to the canonical layout (``bench.specs``), including LeNet's flatten, which is C*H*W
@@ -30,40 +31,7 @@ from bench.layouts import flatten_shapes
 from bench.layouts import from_channels_last as from_flax
 from bench.layouts import to_channels_last as to_flax
 from bench.specs import ModelSpec
-
-
-class LeNet(nnx.Module):
-    """LeNet-5 as in d2l: sigmoid activations and average pooling (NHWC)."""
-
-    def __init__(self, rngs: nnx.Rngs) -> None:
-        self.conv1 = nnx.Conv(1, 6, kernel_size=(5, 5), padding=2, rngs=rngs)
-        self.conv2 = nnx.Conv(6, 16, kernel_size=(5, 5), padding="VALID", rngs=rngs)
-        self.fc1 = nnx.Linear(16 * 5 * 5, 120, rngs=rngs)
-        self.fc2 = nnx.Linear(120, 84, rngs=rngs)
-        self.fc3 = nnx.Linear(84, 10, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = nnx.avg_pool(nnx.sigmoid(self.conv1(x)), window_shape=(2, 2), strides=(2, 2))
-        x = nnx.avg_pool(nnx.sigmoid(self.conv2(x)), window_shape=(2, 2), strides=(2, 2))
-        x = x.reshape(x.shape[0], -1)  # NHWC flatten: H*W*C
-        x = nnx.sigmoid(self.fc1(x))
-        x = nnx.sigmoid(self.fc2(x))
-        return self.fc3(x)
-
-
-class MLP(nnx.Module):
-    """The 784-256-10 ReLU MLP."""
-
-    def __init__(self, rngs: nnx.Rngs) -> None:
-        self.fc1 = nnx.Linear(28 * 28, 256, rngs=rngs)
-        self.fc2 = nnx.Linear(256, 10, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        x = x.reshape(x.shape[0], -1)
-        return self.fc2(nnx.relu(self.fc1(x)))
-
-
-BUILDERS = {"lenet": LeNet, "mlp": MLP}  # attribute names are the canonical layer names
+from impls.jax.models import BUILDERS
 
 
 @dataclass(frozen=True)
@@ -178,7 +146,7 @@ class FlaxModel:
         )
 
     def native_input(self, source: NativeSource) -> Any:
-        """The grain pipeline over the verified arrays (``impls.jax.native.GrainInput``); grain is
+        """The grain pipeline over the verified arrays (``impls.jax.native.NativeInput``); grain is
         imported here, so an environment without it still trains from device-resident data."""
         if self.mode == "scan":
             raise Unsupported(
@@ -186,13 +154,13 @@ class FlaxModel:
                 "feeds one batch at a time, which is mode jit (use --input device, or mode jit)"
             )
         try:
-            from impls.jax.native import GrainInput
+            from impls.jax.native import NativeInput
         except ImportError as exc:
             raise Unsupported(
                 f"the native input needs grain, which is not installed here ({exc}); "
                 "pip install grain (version in impls/jax/requirements.txt) or carry its wheel"
             ) from exc
-        return GrainInput(source)
+        return NativeInput(source)
 
     def native_batches(
         self, data: Any, order: np.ndarray, batch_size: int

@@ -1,10 +1,12 @@
-"""Why TensorFlow sees no GPU, and what a user installs to get one: the reason ``KerasFramework``
+"""Why TensorFlow sees no GPU, and what a user installs to get one: the reason ``TensorflowFramework``
 gives in ``Unsupported`` for ``--devices gpu``."""
 
 from __future__ import annotations
 
 import importlib.metadata
 from pathlib import Path
+
+import impls
 
 HERE = Path(__file__).resolve().parent
 # The PyPI distributions that install the ``tensorflow`` package, CPU-only builds first.
@@ -24,11 +26,10 @@ def distribution() -> str:
 
 def gpu_requirement() -> str:
     """The pinned GPU requirement from ``requirements-gpu.txt`` (its first requirement line)."""
-    for line in (HERE / "requirements-gpu.txt").read_text().splitlines():
-        requirement = line.split("#", 1)[0].strip()
-        if requirement:
-            return requirement
-    raise RuntimeError("impls/tensorflow/requirements-gpu.txt names no requirement")
+    pins = impls.pins(HERE / "requirements-gpu.txt")
+    if not pins:
+        raise RuntimeError("impls/tensorflow/requirements-gpu.txt names no requirement")
+    return pins[0]
 
 
 def no_gpu_reason(distribution: str, version: str, cuda_version: str | None, nvidia_gpu_present: bool) -> str:
