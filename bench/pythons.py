@@ -208,10 +208,10 @@ def install_error(entry: str, pip_output: str) -> str:
     """One line from a failed ``pip install`` of ``entry``'s pins: what pip could not satisfy and
     which versions it saw, or its last error line."""
     lines = [line.strip() for line in pip_output.splitlines() if line.strip()]
+    capped = [line for line in lines if "(constraint)" in line]  # a cap this machine's pip applies
     found = [line for line in lines if "Could not find a version that satisfies" in line]
-    capped = [line for line in lines if "(constraint)" in line or "conflict is caused by" in line]
     errors = [line for line in lines if line.startswith("ERROR:")]
-    detail = (found or capped or errors or lines or ["pip gave no output"])[0]
+    detail = (capped or found or errors or lines or ["pip gave no output"])[0]
     detail = detail.removeprefix("ERROR: ")
     return f"{entry}: its pins ({' '.join(impls.version_pins(entry))}) do not install: {detail}"
 
