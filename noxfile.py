@@ -99,7 +99,8 @@ def _pin_args(entry: str, gpu: bool) -> list[str]:
 
 def _framework(session: nox.Session, entry: str, *extras: str) -> str:
     """Build (or reuse) ``entry``'s environment: its pins and the harness in one resolve; say its
-    Python and disk; return its interpreter. Skips the session, with one line, where it cannot."""
+    Python and disk; return its interpreter. _Unavailable (one line) where the index lacks the
+    version or the pins do not install; skips the session where no Python here fits."""
     chosen, missing, _ = _plan()
     if entry in missing:
         session.skip(missing[entry])
@@ -126,7 +127,6 @@ def _framework(session: nox.Session, entry: str, *extras: str) -> str:
     session.log(
         f"{entry}: Python {version}, {dist} {installed}, {pythons.human_bytes(size)} on disk ({folder})"
     )
-    pythons.note_environment(_bench_args(session.posargs).results, entry, version, size)
     return str(venv)
 
 
@@ -181,6 +181,9 @@ def env(session: nox.Session, framework: str) -> None:
         session.warn(f"{framework}: {reason}")
         return
     records.write_atomic(marker, {"python": python, "version": chosen[framework][0]})
+    folder = Path(python).parent.parent  # for the report and README: <results>/environments.json
+    pythons.note_environment(_bench_args(session.posargs).results, framework, chosen[framework][0],
+                             pythons.disk_bytes(folder))  # fmt: skip
 
 
 def _bench_args(posargs: list[str]) -> argparse.Namespace:
