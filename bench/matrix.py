@@ -164,14 +164,17 @@ def _seed_text(seeds: tuple[int, ...]) -> str:
 
 
 def parse_frameworks(text: str) -> list[str]:
-    """``all`` or a comma-separated list of registered frameworks."""
+    """``all`` or a comma-separated list of registered frameworks, each plain (``torch``: its default
+    pins) or at a version (``torch@2.13.0``: that release, its own environment and its own rows)."""
     table = impls.registry()
     if text.strip() == "all":
         return sorted(table)
     names = cfg.parse_list(text, "frameworks")
     for name in names:
-        if name not in table:
-            raise cfg.UsageError(f"unknown framework {name!r}; choose one of: {', '.join(sorted(table))}")
+        try:
+            impls.check_name(name)
+        except ValueError as exc:
+            raise cfg.UsageError(str(exc)) from None
     return names
 
 

@@ -47,7 +47,7 @@ from bench.report.figures_extra import (
 )
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
-from bench.report.sections import context, detail, pipeline, summary, verdict, wrappers
+from bench.report.sections import context, detail, pipeline, summary, verdict, versions, wrappers
 
 __all__ = [
     "Group",
@@ -130,6 +130,7 @@ def build_report(
         ]
     parts += summary.other_data_section(found.other_data)
     parts += context.older_builds_section(found.older_builds)
+    parts += versions.versions_section(found.kept)
     if rows:
         parts += detail.accuracy_section(rows, links["accuracy"])
         parts += detail.throughput_section(rows, links["throughput"])
