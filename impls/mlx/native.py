@@ -30,7 +30,7 @@ class MlxDataInput:
     """
 
     def __init__(self, source: NativeSource) -> None:
-        images = np.asarray(source.images, dtype=np.uint8).reshape(-1, 28, 28, 1)
+        images = np.array(source.images, dtype=np.uint8).reshape(-1, 28, 28, 1)  # mlx.data wants writeable
         labels = np.asarray(source.labels, dtype=np.int32)
         self.buffer = dx.buffer_from_vector(
             [{"image": image, "label": label} for image, label in zip(images, labels, strict=True)]
@@ -40,9 +40,7 @@ class MlxDataInput:
     def epoch(self, order: np.ndarray, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The epoch's batches: (float32 B x 28 x 28 x 1, int32 B), host numpy."""
         batches = (
-            self.buffer.perm([int(i) for i in order])
-            .batch(batch_size)
-            .key_transform("image", _to_float)
+            self.buffer.perm([int(i) for i in order]).batch(batch_size).key_transform("image", _to_float)
         )
         if self.workers > 0:
             stream = batches.ordered_prefetch(2 * self.workers, self.workers)
