@@ -22,6 +22,7 @@ FRAMEWORKS: dict[str, str] = {
     "paddle": "impls.paddle:PaddleFramework",
     "keras-jax": "impls.keras_jax:KerasJaxFramework",
     "keras-torch": "impls.keras_torch:KerasTorchFramework",
+    "mlx": "impls.mlx:MlxFramework",
 }
 
 # Extra implementations for tests and plug-ins: "name=module:Class,name2=module2:Class2".
