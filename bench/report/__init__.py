@@ -31,15 +31,7 @@ from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
 from bench.report.figures import draw_figures, figure_links, remove_stale
-from bench.report.figures_extra import (
-    OVERVIEW_CAPTION,
-    draw_input,
-    draw_overview,
-    draw_scaling,
-    input_link,
-    overview_link,
-    scaling_links,
-)
+from bench.report.figures_extra import draw_input, draw_scaling, input_link, scaling_links
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
 from bench.report.sections import context, detail, pipeline, summary, verdict, wrappers
@@ -86,10 +78,8 @@ def build_report(
         return _empty_report(found)
     rows = found.rows
     links = figure_links(rows, out, figures)
-    overview = overview_link(rows, out, figures)
     if draw and rows:
         remove_stale(figures)
-        draw_overview(rows, figures)
         draw_figures(rows, figures)
         draw_input(rows, figures)
         draw_scaling(rows, figures)
@@ -106,12 +96,6 @@ def build_report(
     parts += summary.summary_section(rows, found.others, "###", summary_input)
     if rows:
         parts.append(summary.HOW_TO_READ + "\n")
-    if overview:
-        parts += [
-            "## Overview\n",
-            f"![accuracy vs training throughput]({overview})\n",
-            OVERVIEW_CAPTION + "\n",
-        ]
     parts += summary.other_data_section(found.other_data)
     parts += context.older_builds_section(found.older_builds)
     if rows:
