@@ -277,13 +277,16 @@ for (const chart of document.querySelectorAll('.js-plotly-plot')) {
                                             + '.annotation-text, .legendtext, .gtitle')) {
     const r = text.getBoundingClientRect();
     if (!text.textContent) continue;
-    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
+    const outside = r.left < box.left - 1 || r.right > box.right + 1;
+    if (outside || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
       out.push(`${chart.id}: ${text.textContent}`);
     }
   }
 }
-for (const el of document.querySelectorAll('#verdict h3, #verdict h4, #verdict p, #verdict td, #cells th, .forest-title')) {
-  if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible') out.push(el.textContent);
+const boxes = '#verdict h3, #verdict h4, #verdict p, #verdict td, #cells th, .forest-title';
+for (const el of document.querySelectorAll(boxes)) {
+  const cut = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible';
+  if (cut) out.push(el.textContent);
 }
 return out;
 """
