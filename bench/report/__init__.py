@@ -36,15 +36,7 @@ from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
 from bench.report.figures import FIGURE_PREFIXES, draw_figures, figure_links, remove_stale
-from bench.report.figures_extra import (
-    OVERVIEW_CAPTION,
-    draw_input,
-    draw_overview,
-    draw_scaling,
-    input_link,
-    overview_link,
-    scaling_links,
-)
+from bench.report.figures_extra import draw_input, draw_scaling, input_link, scaling_links
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
 from bench.report.sections import context, detail, pipeline, summary, verdict, versions, wrappers
@@ -99,13 +91,11 @@ def build_report(
         return _empty_report(found)
     rows = found.rows
     links = figure_links(rows, out, figures)
-    overview = overview_link(rows, out, figures)
     if draw and rows:
         target = Path(draw_into) if draw_into is not None else figures
         if draw_into is None:
             remove_stale(figures)
         target.mkdir(parents=True, exist_ok=True)
-        draw_overview(rows, target)
         draw_figures(rows, target)
         draw_input(rows, target)
         draw_scaling(rows, target)
@@ -122,12 +112,6 @@ def build_report(
     parts += summary.summary_section(rows, found.others, "###", summary_input)
     if rows:
         parts.append(summary.HOW_TO_READ + "\n")
-    if overview:
-        parts += [
-            "## Overview\n",
-            f"![accuracy vs training throughput]({overview})\n",
-            OVERVIEW_CAPTION + "\n",
-        ]
     parts += summary.other_data_section(found.other_data)
     parts += context.older_builds_section(found.older_builds)
     parts += versions.versions_section(found.kept)

@@ -1,7 +1,9 @@
 """Figures (matplotlib Agg, no pyplot state): accuracy curves, throughput and time-to-target bars.
 
 File names carry the machine-device (``<kind>-<machine slug>``) so two machines never share a figure.
-The overview, input-pipeline and scaling figures live in :mod:`bench.report.figures_extra`.
+The verdict's forest plot, the input-pipeline and the scaling figures live in
+:mod:`bench.report.figures_extra`. One palette, :data:`FRAMEWORK_COLOURS`, colours a framework the same
+in every figure and in the HTML page.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import pandas as pd
 from bench.report.cells import setup_text
 from bench.report.markdown import slug
 from bench.report.numbers import Row, by_model_where, by_where, epoch_values
-from bench.report.sections.detail import curve_groups, identical_curves, merged_text
+from bench.report.sections.detail import curve_groups, merged_text
 from bench.specs import MODELS
 from bench.stats import Summary
 
-FIGURE_PREFIXES = ("overview", "accuracy_", "throughput_", "time_to_target_", "input_", "scaling_")
+FIGURE_PREFIXES = ("verdict", "overview", "accuracy_", "throughput_", "time_to_target_", "input_", "scaling_")
 ERRORBAR_NOTE = "error bars: order-statistic interval of the median (≥95%), or the range when n ≤ 5"
 
 
@@ -54,13 +56,31 @@ def figure_links(rows: list[Row], out: Path, figures: Path) -> dict[str, dict[An
     return links
 
 
+# One colour per framework, by registry name, in every figure and in report.html (html.py passes it on).
+FRAMEWORK_COLOURS: dict[str, str] = {
+    "torch": "#d62728",
+    "tensorflow": "#ff7f0e",
+    "mxnet": "#2ca02c",
+    "jax": "#1f77b4",
+    "paddle": "#9467bd",
+    "keras-jax": "#17becf",
+    "keras-torch": "#e377c2",
+    "mlx": "#8c564b",
+}
+# Frameworks not in the palette (a newly added one) take these in turn, by a stable hash of the name.
+FALLBACK_COLOURS = ("#bcbd22", "#7f7f7f", "#393b79", "#637939", "#e7ba52", "#000000")
+
+
+def framework_colour(framework: str) -> str:
+    """The framework's colour: its palette entry, else a fallback fixed by its name (never random)."""
+    if framework in FRAMEWORK_COLOURS:
+        return FRAMEWORK_COLOURS[framework]
+    return FALLBACK_COLOURS[sum(framework.encode()) % len(FALLBACK_COLOURS)]
+
+
 def colors_for(rows: list[Row]) -> dict[str, Any]:
     """label -> colour: one colour per framework (its modes share it; markers_for tells them apart)."""
-    from matplotlib import colormaps
-
-    palette = colormaps["tab10"]
-    frameworks = sorted({r.group.framework for r in rows})
-    return {r.group.label: palette(frameworks.index(r.group.framework) % 10) for r in rows}
+    return {r.group.label: framework_colour(r.group.framework) for r in rows}
 
 
 MODE_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -128,8 +148,10 @@ def bar_figure(
     ylabel: str,
     title: str,
     with_target: bool = False,
+    higher_is_faster: bool = True,
 ) -> Any:
-    """One panel per model: a bar per cell at its median, error bars at its interval."""
+    """One panel per model: a bar per cell at its median, error bars at its interval, fastest first
+    (the highest value, or the lowest where ``higher_is_faster`` is False); cells without a value last."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
 
@@ -141,7 +163,7 @@ def bar_figure(
     fig = Figure(figsize=(width, 4.6 * (len(models) if stacked else 1)))
     for i, model in enumerate(models):
         ax = fig.add_subplot(len(models), 1, i + 1) if stacked else fig.add_subplot(1, len(models), i + 1)
-        panel = [r for r in rows if r.group.model == model]
+        panel = _fastest_first([r for r in rows if r.group.model == model], value, higher_is_faster)
         fields = varying(panel)
         summaries = [value(r) for r in panel]
         heights = [s.median if s else 0.0 for s in summaries]
@@ -193,6 +215,18 @@ def bar_figure(
     return fig
 
 
+def _fastest_first(
+    rows: list[Row], value: Callable[[Row], Summary | None], higher_is_faster: bool
+) -> list[Row]:
+    def key(row: Row) -> tuple[int, float, str]:
+        summary = value(row)
+        if summary is None:
+            return (1, 0.0, row.group.label)
+        return (0, -summary.median if higher_is_faster else summary.median, row.group.label)
+
+    return sorted(rows, key=key)
+
+
 def _merged_curve(ax: Any, rows: list[Row], color: Any = "tab:blue") -> None:
     """One line for cells whose median curves coincide, the band over all their full runs."""
     pooled: dict[int, list[float]] = {}
@@ -211,8 +245,25 @@ def _merged_curve(ax: Any, rows: list[Row], color: Any = "tab:blue") -> None:
         label=textwrap.fill(f"{names} (one curve, {runs} full runs)", 48),
         linewidth=1.8,
     )
-    ax.fill_between(epochs, [min(pooled[e]) for e in epochs], [max(pooled[e]) for e in epochs],
-                    color=color, alpha=0.18, linewidth=0)  # fmt: skip
+    if runs > len(rows):  # a band needs a cell with more than one run
+        ax.fill_between(epochs, [min(pooled[e]) for e in epochs], [max(pooled[e]) for e in epochs],
+                        color=color, alpha=0.18, linewidth=0)  # fmt: skip
+
+
+def _accuracy_subtitle(rows: list[Row], groups: list[list[Row]]) -> str:
+    """What the lines and any shading are: a min–max band is promised only where runs can make one."""
+    most = max(len(r.group.full_runs) for r in rows)
+    merged = [g for g in groups if len(g) > 1]
+    if most > 1:
+        what = "median, shaded min–max over each line's full runs"
+    else:
+        what = "one full run per cell: no band"
+    if len(merged) == 1 and len(merged[0]) == len(rows):
+        return f"({len(rows)} cells, {merged_text(rows)}: one curve;\n{what})"
+    if merged:
+        cells_merged = sum(len(g) for g in merged)
+        return f"({what};\n{cells_merged} cells in {len(merged)} merged curve(s): {merged_text(merged[0])})"
+    return f"({what})"
 
 
 def remove_stale(figures: Path) -> None:
@@ -237,7 +288,6 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
         ax = fig.add_subplot()
         spec = MODELS.get(model)
         fields = varying(cell_rows)
-        merged = identical_curves(cell_rows)
         groups = curve_groups(cell_rows)
         # Like-for-like frameworks give the same curve: each group of coinciding cells is one line,
         # shaded over its cells' runs; a cell that differs gets its own line.
@@ -263,8 +313,9 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
                 linestyle="--" if row.gate.flagged else ("-", (0, (5, 2)), (0, (1, 1)))[index % 3],
                 linewidth=1.5,
             )
-            lows, highs = [min(v) for v in values.values()], [max(v) for v in values.values()]
-            ax.fill_between(epochs, lows, highs, color=color, alpha=0.18, linewidth=0)
+            if len(row.group.full_runs) > 1:  # one run has no min–max to shade
+                lows, highs = [min(v) for v in values.values()], [max(v) for v in values.values()]
+                ax.fill_between(epochs, lows, highs, color=color, alpha=0.18, linewidth=0)
         if spec is not None:
             low, high = spec.accuracy_band
             ax.axhspan(
@@ -277,18 +328,9 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
                 linewidth=1,
                 label=f"time-to-accuracy target {spec.target_accuracy:.2f}",
             )
+        subtitle = _accuracy_subtitle(cell_rows, groups)
         ax.set_title(
-            f"Test accuracy per epoch: {model} on {device} · {machine}\n"
-            + (
-                f"({len(cell_rows)} cells, {merged_text(cell_rows)}: one curve;\n"
-                "shaded min–max over their full runs)"
-                if merged
-                else f"(median, shaded min–max over full runs; {len(cell_rows) - len(singles)} cells in "
-                f"{len(groups) - len(singles)} merged curve(s):\n{merged_text(groups[0])})"
-                if len(groups[0]) > 1
-                else "(median, shaded min–max over full runs)"
-            ),
-            fontsize="medium",
+            f"Test accuracy per epoch: {model} on {device} · {machine}\n{subtitle}", fontsize="medium"
         )
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (fraction correct)")
@@ -321,6 +363,7 @@ def draw_figures(rows: list[Row], figures: Path) -> list[Path]:
                 ylabel="training seconds to target",
                 title=f"Time to target test accuracy on {where}\n({_ttt_subtitle(full_rows)})",
                 with_target=True,
+                higher_is_faster=False,
             )
             written.append(figures / f"time_to_target_{name}.png")
             save(fig, written[-1])

@@ -1,121 +1,145 @@
-"""The overview figure (accuracy vs throughput), the input-pipeline and the scaling figures."""
+"""The picture of the verdict (a forest plot), the input-pipeline and the scaling figures."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.judge import TIE_MARGIN
 from bench.report import cells
-from bench.report.figures import ERRORBAR_NOTE, colors_for, markers_for, relative, save, where_slug
+from bench.report.figures import ERRORBAR_NOTE, framework_colour, relative, save, where_slug
 from bench.report.markdown import slug
-from bench.report.numbers import Row, by_where
+from bench.report.numbers import Row
 from bench.report.sections.pipeline import batch_series, input_pairs, thread_series
 
-OVERVIEW = "overview.png"
-OVERVIEW_CAPTION = (
-    "Test accuracy (y) against steady-state training examples/sec (x): one point per framework (mode) "
-    "at the model's default setup with device input, one panel per machine-device (row) and model "
-    "(column), each with its own axes. Points "
-    "are medians; error bars are the order-statistic interval of the median (coverage ≥ 95%, e.g. "
-    "[min, max] of 6 runs = 96.9%) or, with 5 runs or fewer, the plain min–max range. Accuracy uses "
-    "the full runs, throughput all runs. Up and to the right is better; a hollow marker fails the "
-    "accuracy gate."
+VERDICT = "verdict.png"
+FOREST_CAPTION = (
+    "Each framework's best mode as a speed ratio to the fastest (> 1 = faster; the fastest is 1.0), "
+    "with the judge's interval of that ratio and its verdict, fastest on top, one panel per "
+    "machine-device, sitting and model. The shaded band is the tie margin; a hollow marker is open "
+    "(not settled yet)."
 )
 
 
-def _summary_rows(rows: list[Row]) -> list[Row]:
-    """Device-input cells with both numbers, at the models' default setups when there are any."""
-    found = [
-        r
-        for r in rows
-        if cells.setup_value(r.group.setup, "input") == "device" and r.throughput is not None and r.accuracy.n
-    ]
-    defaults = [r for r in found if r.gate.band is not None]
-    return defaults or found
+def _label_text(row: dict[str, Any]) -> str:
+    """The words beside a row: its verdict against the fastest and the ratio with its interval."""
+    label = str(row.get("label") or "")
+    ratio, low, high = row.get("ratio"), row.get("low"), row.get("high")
+    if ratio is None:
+        return "not measured"
+    words = {"faster": "settled faster", "slower": "settled slower", "tie": "tie", "open": "open"}
+    word = "fastest" if ratio == 1.0 and label in ("", "fastest", "leader") else words.get(label, label)
+    bounds = f" [{low:.2f}–{high:.2f}]" if low is not None and high is not None and word != "fastest" else ""
+    n = f", n={row['n']}" if row.get("n") is not None else ""
+    return f"{word}  {ratio:.2f}×{bounds}{n}"
 
 
-def overview_link(rows: list[Row], out: Path, figures: Path) -> str | None:
-    """The overview figure's link (None when no cell has both numbers)."""
-    return f"{relative(out, figures)}/{OVERVIEW}" if _summary_rows(rows) else None
+def _limits(blocks: Sequence[dict[str, Any]], tie_margin: float) -> tuple[float, float]:
+    """A log axis wide enough for every interval and the tie band, padded by a tenth of its span."""
+    values = [1 / (1 + tie_margin), 1 + tie_margin]
+    for block in blocks:
+        for row in block["rows"]:
+            values += [v for v in (row.get("ratio"), row.get("low"), row.get("high")) if v and v > 0]
+    low, high = math.log(min(values)), math.log(max(values))
+    pad = 0.08 * (high - low)
+    return math.exp(low - pad), math.exp(high + pad)
 
 
-def draw_overview(rows: list[Row], figures: Path) -> Path | None:
-    """Accuracy vs examples/sec, one panel per machine-device."""
+def _ticks(xmin: float, xmax: float) -> list[float]:
+    """Round ratios inside the axis, at least a seventh of its (log) width apart, 1.0 always kept."""
+    candidates = (0.05, 0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+    gap = (math.log(xmax) - math.log(xmin)) / 7
+    kept = [1.0]
+    for tick in sorted((t for t in candidates if xmin <= t <= xmax), key=lambda t: abs(math.log(t))):
+        if all(abs(math.log(tick) - math.log(k)) >= gap for k in kept):
+            kept.append(tick)
+    return sorted(kept)
+
+
+def forest_figure(blocks: Sequence[dict[str, Any]], tie_margin: float = TIE_MARGIN) -> Any:
+    """The verdict's forest plot as a matplotlib Figure; None when no block has a row.
+
+    ``blocks`` is ``forest_data``'s list: ``{"title", "rows": [{"framework", "mode", "ratio", "low",
+    "high", "label", "n"}]}``, rows fastest first, the leader's ratio 1.0. One panel per block, rows
+    top to bottom in that order, x a log scale of the speed ratio to the fastest (> 1 = faster), a line
+    at 1.0, the tie band [1 / (1 + P), 1 + P] shaded, each row's verdict written beside it.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    shown = _summary_rows(rows)
-    if not shown:
+    blocks = [b for b in blocks if b.get("rows")]
+    if not blocks:
         return None
-    panels = by_where(shown)
-    colors, markers = colors_for(shown), markers_for(shown)
-    models = sorted({r.group.model for r in shown})
-    # One panel per machine-device (row) and model (column), each with its own axes: the accuracy gap
-    # between models never takes the height, and throughputs of different models are not on one scale.
-    labels = sorted({r.group.label for r in shown})
-    legend_rows = -(-len(labels) // 4)
-    fig = Figure(figsize=(1.0 + 4.6 * len(models), 0.9 + 3.9 * len(panels) + 0.22 * legend_rows))
-    handles: dict[str, Any] = {}
-    for i, ((device, machine), panel_rows) in enumerate(panels):
-        for j, model in enumerate(models):
-            ax = fig.add_subplot(len(panels), len(models), i * len(models) + j + 1)
-            panel = [r for r in panel_rows if r.group.model == model]
-            for row in panel:
-                tp, acc = row.throughput, row.accuracy
-                assert tp is not None
-                color = colors[row.group.label]
-                handles[row.group.label] = ax.errorbar(
-                    [tp.median],
-                    [acc.median],
-                    xerr=[[tp.median - tp.low], [tp.high - tp.median]],
-                    yerr=[[acc.median - acc.low], [acc.high - acc.median]],
-                    fmt=markers[row.group.label],
-                    color=color,
-                    markerfacecolor="none" if row.gate.flagged else color,
-                    markersize=7,
-                    capsize=3,
-                    linewidth=1,
-                    label=row.group.label,
-                )
-            if not panel:
-                ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xlabel("training examples/s, steady state")
-            ax.set_ylabel("final test accuracy")
-            ax.set_title(f"{model} · {device} · {machine}", fontsize="small")
-            ax.grid(alpha=0.3, which="both")
-            _readable_axes(ax, panel)
-    fig.suptitle(
-        "Accuracy vs training throughput, one panel per model\n"
-        "(median; bars: interval of the median, or the range if n ≤ 5)",
-        fontsize="medium",
-    )
-    fig.legend(
-        [handles[label] for label in labels], labels, loc="lower center", ncol=4, fontsize="x-small",
-        frameon=False, title="colour: framework · marker: its mode",
-        title_fontsize="x-small",
-    )  # fmt: skip
+    heights = [1.0 + 0.42 * len(b["rows"]) for b in blocks]
+    fig = Figure(figsize=(11.0, 0.9 + sum(heights)))
+    grid = fig.add_gridspec(len(blocks), 1, height_ratios=heights)
+    xmin, xmax = _limits(blocks, tie_margin)
+    ticks = _ticks(xmin, xmax)
+    seen: dict[str, Any] = {}
+    for index, block in enumerate(blocks):
+        ax = fig.add_subplot(grid[index])
+        rows = block["rows"]
+        ax.axvspan(1 / (1 + tie_margin), 1 + tie_margin, color="0.9", zorder=0)
+        ax.axvline(1.0, color="0.35", linewidth=1, zorder=1)
+        for y, row in enumerate(rows):
+            colour = framework_colour(str(row["framework"]))
+            ratio, low, high = row.get("ratio"), row.get("low"), row.get("high")
+            if ratio is not None:
+                if low is not None and high is not None:
+                    ax.plot([low, high], [y, y], color=colour, linewidth=2.2, zorder=2, solid_capstyle="butt")
+                is_open = row.get("label") == "open"
+                ax.plot([ratio], [y], marker="o", markersize=8, color=colour, zorder=3,
+                        markerfacecolor="white" if is_open else colour, markeredgewidth=1.8)  # fmt: skip
+            seen.setdefault(str(row["framework"]), colour)
+            note = ax.annotate(
+                _label_text(row), xy=(1.0, y), xycoords=("axes fraction", "data"),
+                xytext=(8, 0), textcoords="offset points", va="center", fontsize="small",
+            )  # fmt: skip
+            note.set_in_layout(False)  # the right margin is reserved for these below
+        ax.set_yticks(range(len(rows)), [f"{r['framework']} ({r['mode']})" for r in rows])
+        ax.set_ylim(len(rows) - 0.5, -0.5)  # the fastest on top
+        ax.set_xscale("log")
+        ax.set_xlim(xmin, xmax)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(str(block["title"]), fontsize="medium", loc="left")
+        if index == len(blocks) - 1:
+            ax.set_xlabel("speed ratio to the fastest (> 1 = faster), log scale")
+    handles = [Line2D([], [], marker="o", linestyle="-", color=c, label=name) for name, c in seen.items()]
+    handles += [
+        Patch(color="0.9", label=f"tie band ±{100 * tie_margin:g}%"),
+        Line2D([], [], marker="o", linestyle="", color="0.3", markerfacecolor="white", label="open"),
+    ]
+    fig.legend(handles=handles, loc="upper center", ncol=min(len(handles), 5), fontsize="small",
+               frameon=False, bbox_to_anchor=(0.5, 1.0))  # fmt: skip
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    fig.tight_layout(rect=(0, 0.03 + 0.2 * legend_rows / fig.get_figheight(), 1, 1))
-    path = figures / OVERVIEW
+    legend_rows = -(-len(handles) // 5)
+    fig.tight_layout(rect=(0, 0, 0.75, 1 - (0.1 + 0.2 * legend_rows) / fig.get_figheight()))
+    return fig
+
+
+def draw_forest(blocks: Sequence[dict[str, Any]], path: Path, tie_margin: float = TIE_MARGIN) -> Path | None:
+    """Write the verdict's forest plot (:func:`forest_figure`) to ``path``; None (nothing written)
+    when no block has a row."""
+    fig = forest_figure(blocks, tie_margin)
+    if fig is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})
     return path
 
 
-def _readable_axes(ax: Any, panel: list[Row]) -> None:
-    """Accuracy as 3 decimals (identical accuracies get a band of ±0.005 instead of float noise as the
-    scale) and throughput in thousands."""
-    from matplotlib.ticker import FormatStrFormatter, FuncFormatter, MaxNLocator
-
-    ax.yaxis.set_major_formatter(FormatStrFormatter("%.3f"))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1000:,.0f}k"))
-    ax.xaxis.set_major_locator(MaxNLocator(6))
-    if panel:
-        accuracies = [v for r in panel for v in (r.accuracy.low, r.accuracy.high)]
-        low, high = min(accuracies), max(accuracies)
-        if high - low < 0.002:
-            middle = (low + high) / 2
-            ax.set_ylim(middle - 0.005, middle + 0.005)
+def verdict_link(out: Path, figures: Path) -> str:
+    """The forest plot's link from the report at ``out``."""
+    return f"{relative(out, figures)}/{VERDICT}"
 
 
 def input_link(rows: list[Row], out: Path, figures: Path) -> str | None:

@@ -67,8 +67,61 @@ def fixture_records() -> list[dict]:
     return found
 
 
+# forest_data's shape, by hand: what the report passes for the verdict's picture
+FOREST = [
+    {
+        "title": f"cpu · {MACHINE_A} · sitting fixture · lenet",
+        "rows": [
+            {
+                "framework": "torch",
+                "mode": "compile",
+                "ratio": 1.0,
+                "low": None,
+                "high": None,
+                "label": "",
+                "n": 6,
+            },
+            {
+                "framework": "mxnet",
+                "mode": "hybrid",
+                "ratio": 0.25,
+                "low": 0.24,
+                "high": 0.26,
+                "label": "slower",
+                "n": 6,
+            },
+        ],
+    },
+    {
+        "title": f"cpu · {MACHINE_B} · sitting fixture · lenet",
+        "rows": [
+            {
+                "framework": "tensorflow",
+                "mode": "function",
+                "ratio": 1.0,
+                "low": None,
+                "high": None,
+                "label": "",
+                "n": 6,
+            },
+            {
+                "framework": "torch",
+                "mode": "eager",
+                "ratio": 0.5,
+                "low": 0.3,
+                "high": 1.2,
+                "label": "open",
+                "n": 6,
+            },
+        ],
+    },
+]
+WIDTHS = (1400, 800)
+SCREENSHOTS = os.environ.get("FRAMEBENCH_SCREENSHOTS")  # a folder to keep the screenshots in, to look at
+
+
 @pytest.fixture(scope="module")
-def page(tmp_path_factory) -> Path:
+def results_dir(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("html")
     mp = pytest.MonkeyPatch()
     from bench import records
@@ -78,7 +131,13 @@ def page(tmp_path_factory) -> Path:
         write(results, *fixture_records())
     finally:
         mp.undo()
-    return html.write_html([results], results / "report.html")
+    return results
+
+
+@pytest.fixture(scope="module")
+def page(results_dir) -> Path:
+    # no verdict_markdown: the page computes REPORT.md's verdict block itself
+    return html.write_html([results_dir], results_dir / "report.html", forest=FOREST)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +174,8 @@ def loaded(browser, page):
 
 
 def chart_labels(driver, chart: str = "chart-throughput") -> list[str]:
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"#{chart} .xaxislayer-above text")]
+    """The bars' labels: the category axis of the horizontal bars, every panel."""
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"#{chart} .yaxislayer-above text")]
 
 
 def header(driver, name: str):
@@ -152,12 +212,158 @@ def test_no_request_leaves_the_file(loaded, page):
 
 def test_each_chart_is_rendered_with_the_data(loaded):
     driver, _, _ = loaded
-    for chart in ("chart-throughput", "chart-overview"):
+    for chart in ("chart-throughput", "chart-forest-0", "chart-forest-1"):
         assert driver.find_elements(By.CSS_SELECTOR, f"#{chart} .main-svg"), chart
     bars = driver.find_elements(By.CSS_SELECTOR, "#chart-throughput .point path")
     assert len(bars) == 4  # machine A: torch eager, torch compile, mxnet (lenet) + torch (mlp)
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#chart-overview .scatterlayer .point")) == 4
+    assert not driver.find_elements(By.ID, "chart-overview")  # the accuracy-vs-throughput scatter is gone
     assert "fixture records (not Fashion-MNIST)" in driver.find_element(By.ID, "meta").text
+
+
+def test_the_page_leads_with_the_verdict_then_its_picture(loaded, results_dir):
+    from bench.report.collect import collect
+    from bench.report.sections.verdict import headline, rank_frameworks
+
+    driver, _, _ = loaded
+    verdict = driver.find_element(By.ID, "verdict")
+    assert verdict.location["y"] < driver.find_element(By.ID, "pickers").location["y"]
+    # the same words as REPORT.md's verdict block: its headline for machine A's lenet
+    rows = [
+        r for r in collect([results_dir]).rows if r.group.machine == MACHINE_A and r.group.model == "lenet"
+    ]
+    expected = headline(rank_frameworks(rows))
+    assert expected.replace("**", "") in " ".join(verdict.find_element(By.ID, "verdict-text").text.split())
+    # then the picture: each block's rows in order, fastest first, its label beside each row
+    titles = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#forest .forest-title")]
+    assert titles == [block["title"] for block in FOREST]
+    notes = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#chart-forest-1 .annotation-text")]
+    assert notes[:2] == ["fastest 1.00×", "open 0.50× [0.30–1.20]"]
+    assert (
+        driver.find_element(By.ID, "forest").location["y"]
+        > verdict.find_element(By.ID, "verdict-text").location["y"]
+    )
+
+
+def test_framework_colours_are_the_palette_everywhere(loaded):
+    from bench.report.figures import FRAMEWORK_COLOURS
+
+    driver, _, _ = loaded
+    fills = driver.execute_script(
+        "return [...document.querySelectorAll('#chart-throughput .legend .traces')].map("
+        "t => [t.textContent, getComputedStyle(t.querySelector('.legendpoints path')).fill])"
+    )
+    assert {name for name, _ in fills} == {"torch", "mxnet"}
+    for name, fill in fills:
+        red, green, blue = (int(FRAMEWORK_COLOURS[name][i : i + 2], 16) for i in (1, 3, 5))
+        assert fill == f"rgb({red}, {green}, {blue})", name
+
+
+def _resize(driver, width: int) -> None:
+    """The window at ``width``, and every chart relaid out for it (plotly's own promise, awaited)."""
+    driver.set_window_size(width, 1000)
+    WebDriverWait(driver, WAIT).until(lambda d: d.execute_script("return window.innerWidth") == width)
+    driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "Promise.all([...document.querySelectorAll('.js-plotly-plot')].map(e => Plotly.Plots.resize(e)))"
+        ".then(() => done(true));"
+    )
+
+
+CLIPPED = """
+const out = [];
+for (const chart of document.querySelectorAll('.js-plotly-plot')) {
+  const box = chart.getBoundingClientRect();
+  for (const text of chart.querySelectorAll('.yaxislayer-above text, .xaxislayer-above text, '
+                                            + '.annotation-text, .legendtext, .gtitle')) {
+    const r = text.getBoundingClientRect();
+    if (!text.textContent) continue;
+    const outside = r.left < box.left - 1 || r.right > box.right + 1;
+    if (outside || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
+      out.push(`${chart.id}: ${text.textContent}`);
+    }
+  }
+}
+const boxes = '#verdict h3, #verdict h4, #verdict p, #verdict td, #cells th, .forest-title';
+for (const el of document.querySelectorAll(boxes)) {
+  const cut = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible';
+  if (cut) out.push(el.textContent);
+}
+return out;
+"""
+
+OVERLAPPING = """
+const out = [];
+for (const chart of document.querySelectorAll('.js-plotly-plot')) {
+  const labels = [...chart.querySelectorAll('.yaxislayer-above text, .annotation-text, .legendtext')]
+    .filter(t => t.textContent).map(t => [t.textContent, t.getBoundingClientRect()]);
+  for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+    const [a, r] = labels[i], [b, s] = labels[j];
+    if (r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1) {
+      out.push(`${chart.id}: ${a} / ${b}`);
+    }
+  }
+}
+return out;
+"""
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_readable_at_width(loaded, width, tmp_path_factory):
+    """At 1400 and 800 px: the verdict shows, the legends exist, no label is clipped or overlaps another,
+    and the table's key columns are on screen without scrolling sideways."""
+    driver, _, _ = loaded
+    try:
+        _resize(driver, width)
+        assert driver.find_element(By.ID, "verdict-text").is_displayed()
+        assert "fastest" in driver.find_element(By.ID, "verdict-text").text
+        for chart, names in (
+            ("chart-forest-0", {"torch", "mxnet"}),
+            ("chart-throughput", {"torch", "mxnet"}),
+        ):
+            legend = {e.text for e in driver.find_elements(By.CSS_SELECTOR, f"#{chart} .legend .legendtext")}
+            assert legend == names, chart
+        assert driver.execute_script(CLIPPED) == []
+        assert driver.execute_script(OVERLAPPING) == []
+        assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        viewport = driver.execute_script("return document.documentElement.clientWidth")
+        for name in ("framework", "mode", "examples/s", "× fastest", "verdict"):
+            cell = header(driver, name)
+            assert cell.rect["x"] >= 0 and cell.rect["x"] + cell.rect["width"] <= viewport, (name, width)
+        folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+        folder.mkdir(parents=True, exist_ok=True)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(width, min(height + 200, 8000))
+        assert driver.save_screenshot(str(folder / f"report-{width}.png"))
+    finally:
+        _resize(driver, 1400)
+
+
+def test_verdict_markdown_is_rendered_as_text_never_markup():
+    hostile = "\n".join(
+        [
+            "### cpu · <script>alert(1)</script> — commit abc",
+            "⚠ Measured in 2 sittings: **a** and `b`.",
+            "",
+            "**lenet**: **torch (eager)** is fastest, 1.19× [1.06–1.34] the next.",
+            "",
+            "| # | framework | note |",
+            "|:--|:--|:--|",
+            "| 1 | a\\|b | <img src=x onerror=alert(1)> &lt;b&gt; |",
+        ]
+    )
+    out = html.markdown_html(hostile)
+    assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
+    assert "<h3>cpu · &lt;script&gt;alert(1)&lt;/script&gt; — commit abc</h3>" in out
+    assert '<p class="sittings">⚠ Measured in 2 sittings: <strong>a</strong> and <code>b</code>.</p>' in out
+    assert "<td>a|b</td>" in out and "<th>framework</th>" in out
+    assert "&lt;img src=x onerror=alert(1)&gt; &lt;b&gt;" in out
+
+
+def test_a_passed_verdict_is_the_one_shown(results_dir):
+    text = html.render_html([results_dir], plotly_js="", verdict_markdown="**torch** is fastest here.",
+                            sittings_note="⚠ Two sittings.")  # fmt: skip
+    assert '<div id="verdict-text"><p><strong>torch</strong> is fastest here.</p></div>' in text
+    assert '<p id="sittings-note" class="sittings">⚠ Two sittings.</p>' in text
 
 
 def test_clicking_a_column_header_reorders_rows(loaded):
