@@ -32,11 +32,20 @@ from pathlib import Path
 
 from bench.config import UsageError
 from bench.records import write_text_atomic
+from bench.report import costs
 from bench.report.cells import Group, dedupe, group_records, majority_sha
 from bench.report.collect import Collected, collect
 from bench.report.export import summary_records, write_tables
 from bench.report.figures import FIGURE_PREFIXES, draw_figures, figure_links, remove_stale
-from bench.report.figures_extra import draw_input, draw_scaling, input_link, scaling_links
+from bench.report.figures_extra import VERDICT as VERDICT_FIGURE
+from bench.report.figures_extra import (
+    draw_forest,
+    draw_input,
+    draw_scaling,
+    input_link,
+    scaling_links,
+    verdict_link,
+)
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
 from bench.report.sections import context, detail, pipeline, summary, verdict, versions, wrappers
@@ -96,13 +105,19 @@ def build_report(
         if draw_into is None:
             remove_stale(figures)
         target.mkdir(parents=True, exist_ok=True)
+        draw_forest(verdict.forest_data(rows, summary_input), target / VERDICT_FIGURE)
         draw_figures(rows, target)
         draw_input(rows, target)
         draw_scaling(rows, target)
 
     parts = summary.header(found.results_dirs, found.kept, found.superseded, found.unreadable, found.main_sha)
     parts += summary.alerts(rows, found.other_data, found.main_sha)
-    parts += verdict.verdict_section(rows, found.baselines, "##", summary_input)
+    verdict_parts = verdict.verdict_section(rows, found.baselines, "##", summary_input)
+    if verdict_parts and rows and draw:  # the picture of the verdict opens it
+        picture = f"![the verdict: each framework's best mode as a speed ratio to the fastest, with its " \
+                  f"interval and label]({verdict_link(out, figures)})\n"  # fmt: skip
+        verdict_parts = [verdict_parts[0], picture, *verdict_parts[1:]]
+    parts += verdict_parts
     parts.append("## Summary\n")
     if rows:
         shown = "all inputs" if summary_input is None else f"input = {summary_input} only"
@@ -225,7 +240,10 @@ def readme_text(report_text: str, readme: Path, results_dirs: Sequence[Path]) ->
     if start < 0 or end < start:
         return None
     block = verdict.readme_block([_verdict_of(report_text)], [Path(d).as_posix() for d in results_dirs])
-    return text[:start] + block + text[end + len(verdict.README_END) :]
+    text = text[:start] + block + text[end + len(verdict.README_END) :]
+    found = collect([Path(d) for d in results_dirs], records_only=True)
+    environments = Path(results_dirs[0]) / "environments.json" if results_dirs else None
+    return costs.replace_costs(text, costs.costs_block(found.kept, environments))
 
 
 def _verdict_of(report_text: str) -> str:
@@ -236,7 +254,9 @@ def _verdict_of(report_text: str) -> str:
         return "No verdict: no successful device-input run in these records."
     body = report_text[start + len("\n## Verdict\n") :]
     match = re.search(r"^## ", body, flags=re.MULTILINE)
-    return body[: match.start() if match else len(body)].strip()
+    body = body[: match.start() if match else len(body)]
+    # The picture's link is relative to REPORT.md; the README shows the picture beside its block.
+    return re.sub(r"^!\[the verdict[^\n]*\n", "", body, flags=re.MULTILINE).strip()
 
 
 def update_readme(report_text: str, readme: Path, results_dirs: Sequence[Path]) -> bool:

@@ -230,6 +230,14 @@ def markdown_html(markdown: str) -> str:
     return "\n".join(out)
 
 
+def _forest(results_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    """The verdict picture's blocks, computed the way the report computes them (when none are passed)."""
+    from bench.report.sections import verdict
+
+    found = collect([Path(d) for d in results_dirs])
+    return verdict.forest_data(found.rows) if found.rows else []
+
+
 def _verdict_markdown(results_dirs: Sequence[Path]) -> str:
     """REPORT.md's verdict block, computed the way the report computes it (when none is passed in)."""
     from bench.report.sections import verdict
@@ -276,6 +284,8 @@ def render_html(
     folder = resources.files("bench.report")
     template = (folder / TEMPLATE).read_text(encoding="utf-8")
     app = (folder / APP).read_text(encoding="utf-8")
+    if forest is None:
+        forest = _forest(results_dirs)
     data = _finite(page_data(results_dirs, forest))
     if verdict_markdown is None:
         verdict_markdown = _verdict_markdown(results_dirs)

@@ -3,8 +3,8 @@
 Throughput statistics use every ok run of a cell (full and timing runs); accuracy, curves and time to
 target use only the runs that trained the full schedule. '× vs fastest' compares cells of one
 machine-device, sitting, model and setup (never two sittings), and says faster / slower / tie / open
-only through the one judge (``bench.judge``): paired by round when both cells have at least
-``MIN_PAIRED_ROUNDS`` rounds in common, at the α the sitting's race used when recorded.
+only through the one judge (``bench.judge``), by the race's rule (``bench.planner.compare_cells``:
+paired by round when both cells share enough rounds), at the α the sitting's race used when recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from bench import judge as judging
+from bench import planner
 from bench.judge import Judgement
 from bench.report import cells
 from bench.report.cells import Group
@@ -25,7 +26,6 @@ from bench.specs import MODELS, ModelSpec
 from bench.stats import Summary
 
 MIB = 2**20
-MIN_PAIRED_ROUNDS = 5  # fewer common rounds than this: the cells are judged as independent samples
 
 
 def sitting_alpha(groups: Iterable[Group]) -> tuple[float, str]:
@@ -50,18 +50,18 @@ def sitting_tie_margin(groups: Iterable[Group]) -> float:
 
 
 def judge_cells(a: Group, b: Group, alpha: float | None = None, tie_margin: float | None = None) -> Judgement:
-    """Judge cell a against cell b (speed ratio a ÷ b) by their steady examples/s: paired by round
-    over their common rounds when both have at least ``MIN_PAIRED_ROUNDS`` of them, else independent.
-    The caller keeps both cells in one sitting."""
+    """Judge cell a against cell b (speed ratio a ÷ b) by their steady examples/s, by the race's own
+    rule (``bench.planner.compare_cells``: paired by round over their common rounds when there are
+    enough for the paired test to reach α, else independent), so that the report and the race can
+    never disagree. Cells without rounds (older records) are independent samples. The caller keeps
+    both cells in one sitting."""
     if alpha is None:
         alpha, _ = sitting_alpha([a, b])
     if tie_margin is None:
         tie_margin = sitting_tie_margin([a, b])
     rounds_a, rounds_b = a.by_round(), b.by_round()
-    common = sorted(set(rounds_a) & set(rounds_b))
-    if len(common) >= MIN_PAIRED_ROUNDS:
-        return judging.judge([rounds_a[k] for k in common], [rounds_b[k] for k in common], paired=True,
-                             alpha=alpha, tie_margin=tie_margin)  # fmt: skip
+    if rounds_a and rounds_b:
+        return planner.compare_cells(rounds_a, rounds_b, alpha, tie_margin)
     return judging.judge(a.metric("steady_examples_per_sec"), b.metric("steady_examples_per_sec"),
                          alpha=alpha, tie_margin=tie_margin)  # fmt: skip
 

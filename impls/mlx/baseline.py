@@ -13,12 +13,11 @@ constructs ``MlxFramework``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import numpy as np
 
-from bench.specs import ModelSpec
+from bench.loops import LoopArgs, skilled_loop, timed_epochs
 
 
 def _resident(images: np.ndarray, labels: np.ndarray):
@@ -30,29 +29,20 @@ def _resident(images: np.ndarray, labels: np.ndarray):
     return x, y
 
 
-def plain_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-) -> Iterator[float]:
-    """Train from ``weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
+def plain_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with a textbook loop; yield the wall seconds of each epoch, forever."""
     from functools import partial
 
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
 
-    from impls.mlx.models import build_module, load_canonical
+    from impls.mlx.models import build_module, canonical_weights, load_canonical
 
     mx.set_default_device(mx.cpu)
-    model = build_module(spec)
-    load_canonical(model, spec, weights)
-    optimizer = optim.SGD(learning_rate=lr)
+    model = build_module(args.spec)
+    load_canonical(model, args.spec, dict(args.weights))
+    optimizer = optim.SGD(learning_rate=args.lr)
 
     def loss_fn(model, X, y):
         return nn.losses.cross_entropy(model(X), y, reduction="mean")
@@ -65,8 +55,8 @@ def plain_epochs(
         optimizer.update(model, grads)
         return loss
 
-    train_images, train_labels = _resident(images, labels)
-    rng = np.random.RandomState(seed)  # the example seeds np.random; a local one leaves others alone
+    train_images, train_labels = _resident(args.images, args.labels)
+    rng = np.random.RandomState(args.seed)  # the example seeds np.random; a local one leaves others alone
 
     def batch_iterate(batch_size, X, y):
         perm = mx.array(rng.permutation(y.size))
@@ -74,14 +64,21 @@ def plain_epochs(
             ids = perm[s : s + batch_size]
             yield X[ids], y[ids]
 
-    while True:
-        mx.eval(model.state)
-        start = time.perf_counter()
-        for X, y in batch_iterate(batch_size, train_images, train_labels):
+    def epoch(_: None) -> None:
+        for X, y in batch_iterate(args.batch_size, train_images, train_labels):
             step(X, y)
             mx.eval(model.state)
+
+    def sync() -> None:
+        mx.eval(model.state)
         mx.synchronize()
-        yield time.perf_counter() - start
+
+    return timed_epochs(
+        epoch,
+        sync=sync,
+        trained=args.trained,
+        read=lambda _: {"weights": canonical_weights(model, args.spec)},
+    )
 
 
 SKILLED: dict[str, str] = {
@@ -93,23 +90,10 @@ SKILLED: dict[str, str] = {
 }
 
 
-def skilled_epochs(
-    spec: ModelSpec,
-    weights: dict[str, np.ndarray],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    device: str,
-    mode: str,
-    trained: dict[str, np.ndarray] | None = None,
-) -> Iterator[float]:
-    """Train from ``weights`` with the loop a skilled MLX user writes for ``mode`` (``SKILLED``); yield
-    the wall seconds of each epoch, forever. ``trained``, when given, receives the canonical
-    ``weights`` and the epoch's ``order`` after each epoch, off the clock (for tests)."""
-    if mode not in SKILLED:
-        raise ValueError(f"no skilled mlx loop for mode {mode!r}; choose one of: {', '.join(SKILLED)}")
+@skilled_loop("mlx", SKILLED)
+def skilled_epochs(args: LoopArgs) -> Iterator[float]:
+    """Train from ``args.weights`` with the loop a skilled MLX user writes for ``args.mode``
+    (``SKILLED``); yield the wall seconds of each epoch, forever."""
     from functools import partial
 
     import mlx.core as mx
@@ -119,9 +103,9 @@ def skilled_epochs(
     from impls.mlx.models import build_module, canonical_weights, load_canonical
 
     mx.set_default_device(mx.cpu)
-    model = build_module(spec)
-    load_canonical(model, spec, weights)
-    optimizer = optim.SGD(learning_rate=lr)
+    model = build_module(args.spec)
+    load_canonical(model, args.spec, dict(args.weights))
+    optimizer = optim.SGD(learning_rate=args.lr)
     optimizer.init(model.trainable_parameters())
 
     def loss_fn(model, x, y):
@@ -135,22 +119,25 @@ def skilled_epochs(
         optimizer.update(model, grads)
         return loss
 
-    if mode == "compile":
+    if args.mode == "compile":
         step = partial(mx.compile, inputs=state, outputs=state)(step)
-    x_all, y_all = _resident(images, labels)
-    n = len(labels)
-    rng = np.random.default_rng(seed)
-    while True:
-        mx.eval(state)
-        start = time.perf_counter()
-        order = rng.permutation(n)
+    x_all, y_all = _resident(args.images, args.labels)
+    rng = np.random.default_rng(args.seed)
+
+    def epoch(_: None) -> np.ndarray:
+        order = rng.permutation(args.n)  # on the clock, as an MLX user draws it
         perm = mx.array(order.astype(np.int32))
-        for i in range(0, n, batch_size):
-            index = perm[i : i + batch_size]
+        for i in range(0, args.n, args.batch_size):
+            index = perm[i : i + args.batch_size]
             step(x_all[index], y_all[index])
             mx.eval(state)
+        return order
+
+    def sync() -> None:
+        mx.eval(state)
         mx.synchronize()
-        seconds = time.perf_counter() - start
-        if trained is not None:
-            trained.update(weights=canonical_weights(model, spec), order=order)
-        yield seconds
+
+    def read(order: np.ndarray) -> dict:
+        return {"weights": canonical_weights(model, args.spec), "order": order}
+
+    return timed_epochs(epoch, sync=sync, trained=args.trained, read=read)

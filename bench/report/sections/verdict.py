@@ -9,7 +9,7 @@ sitting's id, its time span and its machine-speed probe (``metrics.device_peak_g
 Within a block, for each model, one setup is taken (the one most frameworks were measured in), every
 framework's best measured mode is ranked, and each is judged against the leader by the one judge
 (``bench.judge``): paired by round over the rounds both cells share (at least
-``numbers.MIN_PAIRED_ROUNDS``, else as independent samples), at the α the sitting's race used when it
+``bench.planner.paired_minimum``, else as independent samples), at the α the sitting's race used when it
 recorded one (else ``bench.judge.ALPHA``). The accuracy parity is checked seed by seed at the epochs
 each seed has. ``forest_data`` gives the same numbers to the figures and the HTML page, and
 ``verdict_markdown`` the block's text.
