@@ -48,7 +48,7 @@ from bench.report.figures_extra import (
 )
 from bench.report.markdown import code_list, table
 from bench.report.numbers import Row, accuracy_gate, build_rows
-from bench.report.sections import context, detail, pipeline, summary, verdict, versions, wrappers
+from bench.report.sections import context, detail, pipeline, process, summary, verdict, versions, wrappers
 
 __all__ = [
     "Group",
@@ -138,6 +138,7 @@ def build_report(
         parts += pipeline.scaling_section(rows, scaling_links(rows, out, figures))
         parts += detail.ttt_section(rows, links["ttt"])
         parts += detail.peak_section(rows)
+        parts += process.process_section(rows)
     parts += pipeline.run_order_section(found.kept)
     parts += context.microbench_section(found.microbench)
     parts += context.baseline_section(found.baselines)

@@ -44,8 +44,19 @@ def mode(record: dict[str, Any]) -> str:
 
 
 def framework(record: dict[str, Any]) -> str:
-    """The framework's name."""
-    return str((record.get("framework") or {}).get("name") or record["config"].get("framework") or "?")
+    """The framework as the run was asked for: its name, or ``name@version`` for a version entry
+    (``--frameworks torch@2.13.0``), so that two versions measured side by side are two rows."""
+    entry = (record.get("config") or {}).get("framework")
+    if isinstance(entry, str) and "@" in entry:
+        return entry
+    return framework_name(record)
+
+
+def framework_name(record: dict[str, Any]) -> str:
+    """The framework's registry name, without a version."""
+    return str(
+        (record.get("framework") or {}).get("name") or record["config"].get("framework") or "?"
+    ).partition("@")[0]
 
 
 def model(record: dict[str, Any]) -> str:

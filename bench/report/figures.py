@@ -72,7 +72,9 @@ FALLBACK_COLOURS = ("#bcbd22", "#7f7f7f", "#393b79", "#637939", "#e7ba52", "#000
 
 
 def framework_colour(framework: str) -> str:
-    """The framework's colour: its palette entry, else a fallback fixed by its name (never random)."""
+    """The framework's colour: its palette entry, else a fallback fixed by its name (never random).
+    A version entry (``torch@2.13.0``) takes its framework's colour."""
+    framework = framework.partition("@")[0]
     if framework in FRAMEWORK_COLOURS:
         return FRAMEWORK_COLOURS[framework]
     return FALLBACK_COLOURS[sum(framework.encode()) % len(FALLBACK_COLOURS)]

@@ -113,6 +113,7 @@ class TorchFramework:
 
     NAME: ClassVar[str] = "torch"
     MODES: ClassVar[tuple[str, ...]] = ("eager", "compile", "graph", "epoch-graph")
+    WHOLE_EPOCH_MODES: ClassVar[tuple[str, ...]] = ("epoch-graph",)  # one CUDA graph of the whole epoch
 
     @staticmethod
     def preload(threads: int) -> list[str]:

@@ -33,7 +33,7 @@ COLUMNS = ("Machine-device", "Model", "Framework (mode)", "Newer", "Older", "New
 def version_of(record: dict[str, Any]) -> str | None:
     """The framework's own version in a record (``framework.versions[name]``), or None."""
     versions = (record.get("framework") or {}).get("versions") or {}
-    value = versions.get(cells.framework(record)) if isinstance(versions, dict) else None
+    value = versions.get(cells.framework_name(record)) if isinstance(versions, dict) else None
     return str(value) if value not in (None, "") else None
 
 
@@ -75,7 +75,7 @@ def group_versions(
         key = (
             f"{cells.device(record)} · {cells.machine(record)}",
             cells.model(record),
-            cells.framework(record),
+            cells.framework_name(record),
             cells.mode(record),
             cells.setup(record),
             sitting_of(record),
