@@ -353,15 +353,15 @@ COMMIT_ENV, DIRTY_ENV = "FRAMEBENCH_COMMIT", "FRAMEBENCH_DIRTY"
 
 # The README block `bench report` regenerates (bench.report.sections.verdict writes it).
 README_GENERATED = ("<!-- verdict:start -->", "<!-- verdict:end -->")
+GENERATED_BLOCKS = ("verdict", "costs")  # the README's blocks that `bench report --readme` regenerates
 
 
 def without_generated(text: str) -> str:
-    """``text`` with whatever stands between the README's generated-block markers removed."""
-    start, end = README_GENERATED
-    head, found, rest = text.partition(start)
-    if not found or end not in rest:
-        return text
-    return head + start + end + rest.partition(end)[2]
+    """``text`` with whatever stands between generated-block markers removed: the verdict block
+    (``README_GENERATED``) and the other blocks the report regenerates (``GENERATED_BLOCKS``: the
+    first screen's costs), so a regenerated README is not a dirty tree."""
+    names = "|".join(GENERATED_BLOCKS)
+    return re.sub(rf"(<!-- ({names}):start -->).*?(<!-- \2:end -->)", r"\1\3", text, flags=re.DOTALL)
 
 
 def _only_generated_readme(status_line: str) -> bool:

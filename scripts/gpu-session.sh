@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # framebench on an offline GPU machine: the GPU table in one call, the rest in an optional second.
-# See README, "Measuring on a GPU machine".
+# See docs/gpu.md ("an offline GPU machine").
 #
 #   there:  FRAMEBENCH_COMMIT=<sha> FRAMEBENCH_DIRTY=0|1 OUT=<folder that comes back> bash scripts/gpu-session.sh
 #   here:   tar xzf <that folder>/gpu-session.tgz          (then commit; a second call carries it back)
@@ -47,7 +47,7 @@ CACHE=${GPU_SESSION_CACHE:-${TMPDIR:-/tmp}/framebench-cache}
 start=$(date +%s)
 : "${FRAMEBENCH_COMMIT:?set FRAMEBENCH_COMMIT=<git rev-parse HEAD> (the copied tree has no .git)}"
 export FRAMEBENCH_COMMIT FRAMEBENCH_DIRTY=${FRAMEBENCH_DIRTY:-1}
-# A cell's six runs share one warm compile cache and one peak measurement (README, "what each run
+# A cell's six runs share one warm compile cache and one peak measurement (docs/gpu.md, "what each run
 # still pays"); both live outside the tree and are never archived.
 export FRAMEBENCH_COMPILE_CACHE=$CACHE/compile FRAMEBENCH_PEAK_CACHE=$CACHE/peak
 export GPU_SESSION_PID=$$
@@ -59,10 +59,10 @@ STATE=$RESULTS/gpu-session/$gpu
 mkdir -p "$STATE" "$OUT" "$CACHE"
 log=$STATE/session.log
 
-# --- the steps and their estimates (seconds on one H200, 16 cores: README, "Will the first call fit") ---
+# --- the steps and their estimates (seconds on one H200, 16 cores: docs/gpu.md, "Will the first call fit") ---
 CORE=(env conformance gpu)
 REST=(profile tf32 cpu absent native keras)
-# gpu: 72 forked runs, README "Will the first call fit in 420 s"; tf32 is estimated by what gpu took.
+# gpu: 72 forked runs, docs/gpu.md "Will the first call fit"; tf32 is estimated by what gpu took.
 # keras: 60 runs (5 modes x 2 models x 6 seeds), started fresh (Keras has no preload), about 8-9 s each
 declare -A EST=([env]=10 [conformance]=90 [gpu]=290 [profile]=45 [tf32]=290 [cpu]=240 [absent]=15
                 [native]=120 [keras]=520 [report]=25)
@@ -133,7 +133,7 @@ conformance() {
   done
   # One throughput-only run per compiled cell, records in a scratch folder that is never archived.
   "$PY" -m bench run --data-dir "$DATA" --results "$CACHE/warm-up" --frameworks torch,jax --devices gpu \
-    --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --start fork --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
+    --modes compile,jit,scan --seeds 0 --accuracy-seeds 0 --budget 0 --start fork --quiet >"$STATE/cache-warm-up.txt" 2>&1 &
   local warm=$!
   # Background jobs ignore SIGINT: at the deadline they are stopped here, before the next step times
   # anything (bench run keeps its finished runs on SIGTERM as on Ctrl-C).
@@ -143,9 +143,11 @@ conformance() {
   tail -n 3 "$STATE"/conformance-*.txt
   return $rc
 }
-# Every run is its own process, forked from a server that imported the framework once (README, "What
+# Every run is its own process, forked from a server that imported the framework once (docs/gpu.md, "What
 # each run still pays"); a framework without a fork-safe preload (Keras, absent ones) starts fresh.
-bench() { "$PY" -m bench run --data-dir "$DATA" --results "$RESULTS" --resume --start fork "$@"; }
+# --budget 0: the fixed design (seeds 0-5 per cell, in randomized rounds), whose cost the step
+# estimates above were measured for; this call's own deadline bounds it, not a race's budget.
+bench() { "$PY" -m bench run --data-dir "$DATA" --results "$RESULTS" --resume --budget 0 --start fork "$@"; }
 absent_frameworks() {
   "$PY" -c 'import impls; print(",".join(n for n in ("tensorflow", "mxnet", "paddle") if n in impls.registry()))'
 }

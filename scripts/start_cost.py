@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def bench_run(args: argparse.Namespace, results: Path, seeds: str, start: str, env: dict[str, str]) -> float:
     command = [sys.executable, "-m", "bench", "run", "--frameworks", args.frameworks, "--models", args.models,
                "--devices", args.devices, "--modes", args.modes, "--seeds", seeds, "--accuracy-seeds", "0",
-               "--results", str(results), "--start", start, "--quiet"]  # fmt: skip
+               "--budget", "0", "--results", str(results), "--start", start, "--quiet"]  # fmt: skip
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
     began = time.perf_counter()
@@ -57,7 +57,10 @@ def summarize(results: Path, start: str, wall: float) -> str:
         cells[(record["framework"]["name"], record["framework"]["mode"])].append(
             (
                 record["process"]["seconds_before_training"],
-                curve[0]["train_seconds"] - curve[-1]["train_seconds"],
+                # the warm-up as recorded (a fixed number of steps, or a whole epoch), else older
+                # records' first epoch less the last
+                record["process"].get("warmup_seconds")
+                or curve[0]["train_seconds"] - curve[-1]["train_seconds"],
             )
         )
     lines = []
@@ -65,7 +68,7 @@ def summarize(results: Path, start: str, wall: float) -> str:
         before = statistics.median(v[0] for v in values)
         compile_ = statistics.median(v[1] for v in values)
         lines.append(f"  {start:5s} {framework:6s} {mode:12s} before training {before:5.2f} s, "
-                     f"first epoch less the second {compile_:5.2f} s  ({len(values)} runs)")  # fmt: skip
+                     f"warm-up {compile_:5.2f} s  ({len(values)} runs)")  # fmt: skip
     per_run = (wall - inside) / runs if runs else float("nan")
     lines.append(f"{start}: {runs} runs in {wall:.1f} s wall, {inside:.1f} s of it training and timed "
                  f"evaluation: {per_run:.2f} s per run outside training")  # fmt: skip

@@ -113,7 +113,7 @@ def build_report(
     parts = summary.header(found.results_dirs, found.kept, found.superseded, found.unreadable, found.main_sha)
     parts += summary.alerts(rows, found.other_data, found.main_sha)
     verdict_parts = verdict.verdict_section(rows, found.baselines, "##", summary_input)
-    if verdict_parts and rows and draw:  # the picture of the verdict opens it
+    if verdict_parts and rows:  # the picture of the verdict opens it
         picture = f"![the verdict: each framework's best mode as a speed ratio to the fastest, with its " \
                   f"interval and label]({verdict_link(out, figures)})\n"  # fmt: skip
         verdict_parts = [verdict_parts[0], picture, *verdict_parts[1:]]

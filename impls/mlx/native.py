@@ -18,7 +18,7 @@ def _to_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / np.float32(255.0)  # exactly bench.data.Dataset.as_float
 
 
-class MlxDataInput:
+class NativeInput:
     """An ``mlx.data`` pipeline over one split, in the harness's order.
 
     The split is one ``dx.buffer_from_vector`` of samples ``{"image": uint8 28 x 28 x 1, "label":

@@ -106,13 +106,13 @@ class MlxModel:
         """The ``mlx.data`` pipeline over the verified arrays (``impls.mlx.native``); mlx.data is
         imported here, so an environment without it still trains from the resident data."""
         try:
-            from impls.mlx.native import MlxDataInput
+            from impls.mlx.native import NativeInput
         except ImportError as exc:
             raise Unsupported(
                 f"the native input needs mlx-data, which is not installed here ({exc}); "
                 "pip install mlx-data (version in impls/mlx/requirements.txt)"
             ) from exc
-        return MlxDataInput(source)
+        return NativeInput(source)
 
     def native_batches(
         self, data: Any, order: np.ndarray, batch_size: int

@@ -1,6 +1,6 @@
 """Faults beyond a single runner: shared results folders, dead parents, colliding logs, full disks.
 
-Each test backs a line of the README's fault table. None depends on timing: processes meet through
+Each test backs a line of the fault table in docs/faults.md. None depends on timing: processes meet through
 marker files the fake frameworks write (tests/harness/fake_frameworks.py), and waits are bounded
 waits for an event, never sleeps that race.
 """

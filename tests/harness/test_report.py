@@ -849,6 +849,7 @@ def test_golden_report(tmp_path, monkeypatch):
         f"scaling_batch_torch-eager_mlp_{where}_10-ep-8-thr-fp32.png",
         f"throughput_{where}.png",
         f"time_to_target_{where}.png",
+        "verdict.png",
     ]
     for name in figures:
         assert (results / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -159,7 +159,7 @@ def test_a_successful_render_replaces_old_figures_only_once_new_ones_exist(tmp_p
         path.write_bytes(b"new")
         return [path]
 
-    for name in ("draw_overview", "draw_input", "draw_scaling"):
+    for name in ("draw_forest", "draw_input", "draw_scaling"):
         monkeypatch.setattr(report, name, lambda rows, target: [])
     monkeypatch.setattr(report, "draw_figures", drawn)
     report.render([tmp_path], out, figures)

@@ -141,13 +141,23 @@ def test_one_cell_measured_in_two_sittings_is_never_pooled(tmp_path):
 
 
 def test_rounds_pair_the_cells_and_the_sittings_alpha_is_used(tmp_path):
-    recs = sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s1", "2026-01-02T03:04:05Z", alpha=0.01)
+    """The report judges by the race's rule (bench.planner.compare_cells) at the sitting's α: paired by
+    round when the cells share enough rounds for the paired test to reach that α, else independent."""
+    recs = sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s1", "2026-01-02T03:04:05Z", alpha=0.05)
     write(tmp_path, *recs)
     text = render(tmp_path)
     (_, second) = ranking(text)
+    # 6 common rounds reach α = 0.05 paired (2 / 2^6 < 0.05): every pair slower
     assert second["test"].startswith("Wilcoxon signed-rank, paired by round")
-    # 6 pairs: the exact signed-rank interval at α = 0.01 cannot reach 99%: a range, so open
-    assert second["verdict vs leader"] == "open"
+    assert second["verdict vs leader"] == "settled slower"
+    assert "Judged at α = 0.05 (the sitting's α per look, its race's error rule)" in verdict(text)
+    strict = tmp_path / "strict"
+    write(strict, *sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s3", "2026-01-02T03:04:05Z",
+                       alpha=0.01))  # fmt: skip
+    text = render(strict)
+    (_, second) = ranking(text)
+    # at α = 0.01 six pairs cannot reach it (2 / 2^6 > 0.01): the independent test, which can
+    assert second["test"] == "Mann–Whitney U, p=0.002" and second["verdict vs leader"] == "settled slower"
     assert "Judged at α = 0.01 (the sitting's α per look, its race's error rule)" in verdict(text)
     unpaired = tmp_path / "unpaired"
     write(unpaired, *sat(six_runs("torch") + six_runs("mxnet", seconds=SLOW), "s2", "2026-01-02T03:04:05Z",
@@ -189,7 +199,9 @@ def test_forest_data_and_the_verdict_markdown(tmp_path):
     assert last["ratio"] < mid["ratio"]
     markdown = verdict_markdown(found.rows, found.baselines)
     assert markdown.startswith("## Verdict") and "**jax (eager)** leads **torch (eager)**" in markdown
-    assert markdown.strip() in render(tmp_path)
+    # the same words as REPORT.md's block, which opens with the picture of the verdict
+    shown = re.sub(r"!\[the verdict[^\n]*\n\n", "", render(tmp_path))
+    assert markdown.strip() in shown
 
 
 def test_bench_report_writes_the_verdict_into_the_readme_between_markers(tmp_path):
