@@ -200,6 +200,7 @@ def short_commit(record: dict[str, Any]) -> str:
 
 def versions_text(framework_name: str, items: Sequence[tuple[str, str]]) -> str:
     """``torch 2.5.1, cuda None, numpy 2.1.3``: the framework first, the rest by name."""
+    framework_name = framework_name.partition("@")[0]  # a version entry's versions are its framework's
     ordered = sorted(items, key=lambda kv: (kv[0] != framework_name, kv[0]))
     return ", ".join(f"{k} {v}" for k, v in ordered) or "versions unknown"
 

@@ -312,8 +312,8 @@ def build_text(rows: list[Row]) -> str:
     )
     versions: dict[str, set[str]] = defaultdict(set)
     for r in runs:
-        name = cells.framework(r)
-        found = ((r.get("framework") or {}).get("versions") or {}).get(name)
+        name = cells.framework(r)  # a version entry (torch@2.13.0) is a row of its own
+        found = ((r.get("framework") or {}).get("versions") or {}).get(cells.framework_name(r))
         versions[name].add(str(found) if found else "?")
     built = ", ".join(f"{name} {'/'.join(sorted(v))}" for name, v in sorted(versions.items()))
     return md(f"commit{'s' if len(commits) > 1 else ''} {', '.join(commits)} · {built}", limit=2000)
