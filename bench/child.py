@@ -316,7 +316,10 @@ def _epoch(run: Run, epoch: int, order: Any, evaluate: bool) -> dict[str, Any]:
         "examples_per_sec": len(order) / train_seconds,
     }
     run.curve.append(point)
-    _emit({"event": "epoch", "epochs": config.train_epochs, **point})
+    # epoch_examples: what a whole epoch trains, so the parent's watchdog scales a warm-up by steps
+    # (a fraction of an epoch) up to the epochs that follow it
+    _emit({"event": "epoch", "epochs": config.train_epochs, **point,
+           "epoch_examples": len(run.dataset.train_labels)})  # fmt: skip
     return point
 
 

@@ -307,6 +307,13 @@ class Watchdog:
         if self.epochs_done == 1:
             try:
                 first = float(event.get("train_seconds") or 0) + float(event.get("eval_seconds") or 0)
+                # a warm-up by steps trained a fraction of an epoch: scale it to a whole one
+                trained, whole = (
+                    float(event.get("train_examples") or 0),
+                    float(event.get("epoch_examples") or 0),
+                )
+                if 0 < trained < whole:
+                    first *= whole / trained
             except (TypeError, ValueError):
                 first = 0.0
             self.allowance = epoch_allowance(self.run_timeout, first)

@@ -83,6 +83,19 @@ def test_the_start_and_first_epoch_get_the_run_timeout_later_epochs_a_multiple_o
     assert process.epoch_allowance(40, 0.2) == 4.0 and process.epoch_allowance(40, 2.0) == 10.0
 
 
+def test_a_warm_up_by_steps_is_scaled_to_a_whole_epoch():
+    """A timing run warms up with a fraction of an epoch; the epoch after it gets the allowance of a
+    whole one. (The committed sitting's MLX LeNet timing run, 43 warm-up steps in 11 s, was killed
+    after 60 s of a 61 s epoch before this.)"""
+    clock = Clock()
+    dog = process.Watchdog(600, epochs=2, clock=clock)
+    dog.progress({"event": "epoch", "epoch": 1, "epochs": 2, "train_seconds": 11.0, "eval_seconds": None,
+                  "train_examples": 10_000, "epoch_examples": 60_000})  # fmt: skip
+    assert dog.allowance == 5 * 11.0 * 6  # five whole epochs at the warm-up's pace
+    clock.now += 61.0
+    assert not dog.expired()
+
+
 # ------------------------------------------------------------------------------------------ processes
 
 
