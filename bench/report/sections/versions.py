@@ -4,8 +4,8 @@ For each framework measured at two or more of its versions on one machine-device
 (``record["schedule"]["sitting"]``; older records: one sitting per framebench commit and machine), the
 same model, mode and training setup: each newer version against the one before it, its speed ratio
 (newer ÷ older, > 1: the newer is faster) with its interval and the judge's verdict
-(``bench.judge.judge``: faster / slower / tie within ±P / open), paired by round where both versions
-ran in every round of the sitting, and whether the final test accuracy agrees seed by seed.
+(``bench.judge.judge``: faster / slower / tie within ±P / open), by the race's rule: paired by round
+where both versions ran in enough common rounds of the sitting, and whether the final test accuracy agrees seed by seed.
 
 A framework's version is what its record says (``framework.versions[<name>]``: ``torch`` ->
 ``2.13.0+cpu``), so it holds whichever way the environment was asked for (``torch@2.13.0`` or plain).
@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from bench.judge import Judgement, judge, rule_text
+from bench.judge import ALPHA, TIE_MARGIN, Judgement, judge, rule_text
 from bench.report import cells
 from bench.report.markdown import table
 from bench.text import md
@@ -97,20 +97,18 @@ def _judge_settings(records: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def compare(newer: list[dict[str, Any]], older: list[dict[str, Any]]) -> Judgement:
-    """The judge on newer ÷ older speed, at the sitting's α and tie margin: paired by round where
-    both ran once in the same rounds, else as independent samples."""
+    """The judge on newer ÷ older speed, at the sitting's α and tie margin, by the race's rule
+    (``bench.planner.compare_cells``: paired by round where both ran in enough common rounds for the
+    paired test to reach α, else as independent samples), as the verdict judges."""
+    from bench import planner
+
     settings = _judge_settings(newer)
     new_rounds = {_round(r): _speed(r) for r in newer}
     old_rounds = {_round(r): _speed(r) for r in older}
-    paired = (
-        None not in new_rounds
-        and len(new_rounds) == len(newer)
-        and len(old_rounds) == len(older)
-        and set(new_rounds) == set(old_rounds)
-    )
-    if paired:
-        order = sorted(new_rounds)  # type: ignore[type-var]
-        return judge([new_rounds[k] for k in order], [old_rounds[k] for k in order], paired=True, **settings)
+    if None not in new_rounds and None not in old_rounds and len(new_rounds) == len(newer) \
+            and len(old_rounds) == len(older):  # fmt: skip
+        return planner.compare_cells(new_rounds, old_rounds, settings.get("alpha", ALPHA),
+                                     settings.get("tie_margin", TIE_MARGIN))  # fmt: skip
     return judge([_speed(r) for r in newer], [_speed(r) for r in older], **settings)
 
 
