@@ -5,7 +5,8 @@ For each framework measured at two or more of its versions on one machine-device
 same model, mode and training setup: each newer version against the one before it, its speed ratio
 (newer ÷ older, > 1: the newer is faster) with its interval and the judge's verdict
 (``bench.judge.judge``: faster / slower / tie within ±P / open), by the race's rule: paired by round
-where both versions ran in enough common rounds of the sitting, and whether the final test accuracy agrees seed by seed.
+where both versions ran in enough common rounds of the sitting, and whether the final test
+accuracy agrees seed by seed.
 
 A framework's version is what its record says (``framework.versions[<name>]``: ``torch`` ->
 ``2.13.0+cpu``), so it holds whichever way the environment was asked for (``torch@2.13.0`` or plain).
