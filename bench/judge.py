@@ -174,6 +174,23 @@ def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
     return tuple(poly)
 
 
+def _order_interval(values: list[float], counts: tuple[int, ...], total: float, alpha: float):
+    """(low, high, coverage) of the sorted log ``values``: the k-th smallest and largest with the
+    largest k whose exact coverage 1 - 2·P(statistic <= k-1) (null ``counts`` of ``total``) reaches
+    1 - alpha, back on the ratio scale; (min, max, None) when no k does (a range, not an interval)."""
+    best, cumulative = None, 0
+    for k in range(1, len(values) // 2 + 1):
+        cumulative += counts[k - 1]
+        coverage = 1.0 - 2.0 * cumulative / total
+        if coverage < 1 - alpha:
+            break
+        best = (k, coverage)
+    if best is None:
+        return math.exp(values[0]), math.exp(values[-1]), None
+    k, coverage = best
+    return math.exp(values[k - 1]), math.exp(values[len(values) - k]), coverage
+
+
 def _independent(xs: list[float], ys: list[float], alpha: float):
     if not xs or not ys:
         return None, None, None, None, None
@@ -181,17 +198,9 @@ def _independent(xs: list[float], ys: list[float], alpha: float):
     estimate = math.exp(_median(logs))
     counts = _u_counts(len(xs), len(ys))
     total = float(sum(counts))
-    best, cumulative = None, 0
-    for k in range(1, len(logs) // 2 + 1):
-        cumulative += counts[k - 1]
-        coverage = 1.0 - 2.0 * cumulative / total
-        if coverage < 1 - alpha:
-            break
-        best = (k, coverage)
-    if best is None:
-        return estimate, math.exp(logs[0]), math.exp(logs[-1]), None, None
-    k, coverage = best
-    low, high = math.exp(logs[k - 1]), math.exp(logs[len(logs) - k])
+    low, high, coverage = _order_interval(logs, counts, total, alpha)
+    if coverage is None:
+        return estimate, low, high, None, None
     # U of a over b, with ties counted one half; exact two-sided p from the null counts (no ties) or
     # scipy's handling of ties.
     u = sum((x > y) + 0.5 * (x == y) for x in xs for y in ys)
@@ -230,19 +239,9 @@ def _paired(logs: list[float], alpha: float):
         return None, None, None, None, None
     walsh = sorted((logs[i] + logs[j]) / 2 for i in range(n) for j in range(i, n))
     estimate = math.exp(_median(walsh))
-    counts = _signed_rank_counts(n)
-    total = float(2**n)
-    best, cumulative = None, 0
-    for k in range(1, len(walsh) // 2 + 1):
-        cumulative += counts[k - 1]
-        coverage = 1.0 - 2.0 * cumulative / total
-        if coverage < 1 - alpha:
-            break
-        best = (k, coverage)
-    if best is None:
-        return estimate, math.exp(walsh[0]), math.exp(walsh[-1]), None, None
-    k, coverage = best
-    low, high = math.exp(walsh[k - 1]), math.exp(walsh[len(walsh) - k])
+    low, high, coverage = _order_interval(walsh, _signed_rank_counts(n), float(2**n), alpha)
+    if coverage is None:
+        return estimate, low, high, None, None
     nonzero = [d for d in logs if d != 0]
     order = sorted(range(len(nonzero)), key=lambda i: abs(nonzero[i]))
     w_plus = sum(rank for rank, i in enumerate(order, start=1) if nonzero[i] > 0)

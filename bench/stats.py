@@ -21,11 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from bench.judge import ALPHA  # the judge's level: one α everywhere (re-exported)
+from bench.judge import (
+    ALPHA,  # the judge's level: one α everywhere (re-exported)
+    _u_counts,  # the exact Mann–Whitney null counts, written once
+)
 
 CONFIDENCE = 0.95  # the least coverage an interval must have to be called one
 
@@ -116,21 +118,6 @@ def median_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> 
         return Interval(float(array[0]), float(array[-1]), n, None)
     k, coverage = found
     return Interval(float(array[k - 1]), float(array[n - k]), n, coverage, k)
-
-
-@lru_cache(maxsize=256)
-def _u_counts(n1: int, n2: int) -> tuple[int, ...]:
-    """Counts of each U = 0..n1·n2 over all C(n1+n2, n1) orderings (Gaussian binomial coefficient)."""
-    size = n1 * n2 + 1
-    poly = [0] * size
-    poly[0] = 1
-    for i in range(1, n1 + 1):  # multiply by (1 - q^(n2+i)) / (1 - q^i)
-        shift = n2 + i
-        for u in range(size - 1, shift - 1, -1):
-            poly[u] -= poly[u - shift]
-        for u in range(i, size):
-            poly[u] += poly[u - i]
-    return tuple(poly)
 
 
 def min_p_value(n1: int, n2: int) -> float:
