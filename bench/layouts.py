@@ -58,3 +58,9 @@ def from_channels_last(value: np.ndarray, chw: tuple[int, int, int] | None) -> n
             value = value.reshape(out, h, w, c).transpose(0, 3, 1, 2).reshape(out, -1)
         return value
     return value
+
+
+def canonical_batch(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A channels-last batch from a native input pipeline in the canonical layout: float32
+    N x C x H x W (contiguous) and int64 labels (what ``Model.native_batches`` yields)."""
+    return np.ascontiguousarray(np.transpose(images, (0, 3, 1, 2))), np.asarray(labels).astype(np.int64)

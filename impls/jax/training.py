@@ -27,7 +27,7 @@ import optax
 from flax import nnx
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
-from bench.layouts import flatten_shapes
+from bench.layouts import canonical_batch, flatten_shapes
 from bench.layouts import from_channels_last as from_flax
 from bench.layouts import to_channels_last as to_flax
 from bench.specs import ModelSpec
@@ -168,7 +168,7 @@ class FlaxModel:
         """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, in the
         canonical layout (NHWC -> N x 1 x 28 x 28, labels int64)."""
         for x, y in data.epoch(order, batch_size):
-            yield np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))), y.astype(np.int64)
+            yield canonical_batch(x, y)
 
     # -- training -------------------------------------------------------------------------------
 

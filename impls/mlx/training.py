@@ -33,6 +33,7 @@ import mlx.optimizers as optim
 import numpy as np
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
+from bench.layouts import canonical_batch
 from bench.specs import ModelSpec
 from impls.mlx.models import build_module, canonical_weights, load_canonical
 
@@ -120,7 +121,7 @@ class MlxModel:
         """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, in the
         canonical layout (NHWC -> N x 1 x 28 x 28, labels int64)."""
         for x, y in data.epoch(order, batch_size):
-            yield np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2))), y.astype(np.int64)
+            yield canonical_batch(x, y)
 
     # -- training -------------------------------------------------------------------------------
 

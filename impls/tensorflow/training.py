@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench.contract import EVAL_BATCH, EpochStats, EvalStats, NativeSource, Unsupported
-from bench.layouts import flatten_shapes
+from bench.layouts import canonical_batch, flatten_shapes
 from bench.layouts import from_channels_last as from_keras
 from bench.layouts import to_channels_last as to_keras
 from bench.specs import ModelSpec
@@ -168,7 +168,7 @@ class KerasModel:
         """The pipeline's batches for ``order``, from the iterator ``train_epoch`` draws from, as host
         numpy in the canonical layout (NHWC translated back to N x 1 x 28 x 28)."""
         for x, y in data.epoch(order, batch_size):
-            yield np.ascontiguousarray(np.transpose(x.numpy(), (0, 3, 1, 2))), y.numpy()
+            yield canonical_batch(x.numpy(), y.numpy())
 
     def train_epoch(self, data: Any, order: np.ndarray, batch_size: int, lr: float) -> EpochStats:
         """Plain SGD over the batches given by ``order``: from ``put``'s tensors or a ``NativeInput``."""
