@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.records import load_records, machine_label
-from bench.schema import parse_time
+from bench.validation import parse_time
 
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import schema
+from bench import schema, validation
 from bench.schema import SCHEMA_VERSION
 
 STATUSES = schema.STATUSES
@@ -104,8 +104,8 @@ def write_record(results: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 
 def validate(record: Any, now: dt.datetime | None = None) -> list[str]:
-    """Return what is wrong with a record (empty when it is usable): ``bench.schema.validate``."""
-    return schema.validate(record, now)
+    """Return what is wrong with a record (empty when it is usable): ``bench.validation.validate``."""
+    return validation.validate(record, now)
 
 
 # Metrics that cannot be negative, and those that must be positive (a throughput of 0 is no run).
@@ -218,7 +218,7 @@ def leftover_records(*results_dirs: str | os.PathLike) -> list[Unreadable]:
     for results in results_dirs:
         for path in sorted(runs_dir(results).glob(".*.tmp")):
             record, _ = read_json(path)
-            record = schema.migrate(record)
+            record = validation.migrate(record)
             if record is not None and not validate(record) and isinstance(record.get("run_id"), str):
                 found.append(Unreadable(str(path), f"a complete record left as a temporary file (its writer "
                                         f"stopped before renaming it); rename it to {record['run_id']}.json "
@@ -231,7 +231,7 @@ def load_records(
 ) -> tuple[list[dict[str, Any]], list[Unreadable]]:
     """Read every record under the given results directories; bad files are listed, not fatal.
 
-    Each file is read safely (``read_json``), migrated to this schema version (``schema.migrate``)
+    Each file is read safely (``read_json``), migrated to this schema version (``validation.migrate``)
     and validated (``validate``, ``metric_problems``; ``now`` is the clock a future ``finished_at`` is
     judged by). Listed, with the file and one line why, and never returned as records: invalid files,
     records whose ``run_id`` another file holds with different content (every copy: which one is true
@@ -241,7 +241,7 @@ def load_records(
         for path in sorted(runs_dir(results).glob("*.json")):
             record, reason = read_json(path)
             if reason is None:
-                record = schema.migrate(record)
+                record = validation.migrate(record)
                 problems = validate(record, now) or metric_problems(record)
                 reason = problems[0] if problems else None
             if reason is not None:

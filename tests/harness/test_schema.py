@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import records, schema
+from bench import records, schema, validation
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = {"framework": "torch", "model": "mlp", "device": "cpu", "mode": "eager", "seed": 0, "epochs": 1,
@@ -39,13 +39,13 @@ def test_a_written_record_uses_only_declared_fields():
         section = next(a for a in (section, *getattr(section, "__args__", ())) if dataclasses.is_dataclass(a))
         assert set(record[name]) <= {spec.name for spec in dataclasses.fields(section)}, name
     assert record["schema_version"] == schema.SCHEMA_VERSION == 2
-    assert schema.validate(record) == []
+    assert validation.validate(record) == []
 
 
 def test_typed_sections():
     record = records.outcome_record(CONFIG, "failed", "boom")
     record["schedule"] = {"round": 2, "sitting": {"id": "s1", "started_at": "2026-12-01T00:00:00Z"}}
-    typed = schema.typed(schema.Record, record)
+    typed = validation.typed(schema.Record, record)
     assert typed.config.lr == 0.1 and typed.framework.name == "torch"
     assert typed.schedule.sitting.id == "s1" and typed.schedule.round == 2
     assert isinstance(typed.environment, schema.Environment)
@@ -54,7 +54,7 @@ def test_typed_sections():
 def test_a_sitting_is_validated():
     record = records.outcome_record(CONFIG, "failed", "boom")
     record["schedule"] = {"sitting": {"started_at": "yesterday"}, "round": -1}
-    problems = schema.validate(record)
+    problems = validation.validate(record)
     assert "missing field schedule.sitting.id" in problems
     assert "schedule.sitting.started_at a string 'yesterday' is not an ISO-8601 UTC time" in problems
     assert "schedule.round is -1 (must be at least 0)" in problems

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from bench import counting, records, schema
+from bench import counting, records, schema, validation
 
 CONFIG = {"framework": "torch", "model": "mlp", "device": "cpu", "mode": "eager", "seed": 0, "epochs": 2,
           "batch_size": 256, "lr": 0.1, "threads": 2, "repeat": 0, "purpose": "full"}  # fmt: skip
@@ -208,15 +208,15 @@ def test_a_record_dated_in_the_future_is_invalid_and_never_supersedes_a_real_rer
 def test_the_clock_skew_allowance(tmp_path):
     soon = NOW + dt.timedelta(seconds=schema.CLOCK_SKEW_SECONDS - 60)
     late = NOW + dt.timedelta(seconds=schema.CLOCK_SKEW_SECONDS + 60)
-    assert schema.validate(ok_record(f"{soon:%Y-%m-%dT%H:%M:%SZ}"), NOW) == []
-    assert "in the future" in schema.validate(ok_record(f"{late:%Y-%m-%dT%H:%M:%SZ}"), NOW)[0]
+    assert validation.validate(ok_record(f"{soon:%Y-%m-%dT%H:%M:%SZ}"), NOW) == []
+    assert "in the future" in validation.validate(ok_record(f"{late:%Y-%m-%dT%H:%M:%SZ}"), NOW)[0]
 
 
 def test_choose_orders_by_parsed_times_not_strings():
     """ "2026-06-01T09:00:00+00:00" sorts after "2026-06-01T10:00:00Z" as text; as a time it is older."""
     older = ok_record("2026-06-01T09:00:00+00:00")
     newer = ok_record("2026-06-01T10:00:00Z")
-    assert schema.validate(older, NOW) == []
+    assert validation.validate(older, NOW) == []
     counted, superseded = counting.choose([older, newer])
     assert counted == [newer] and superseded == [older]
 
