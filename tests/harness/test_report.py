@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import impls
-from bench import child, counting, records, report
+from bench import counting, records, report
+from bench import curve as curve_metrics
 from bench.config import RunConfig
 from bench.specs import get_spec
 
@@ -164,8 +165,8 @@ def make_record(
                 "examples_per_sec": TRAIN_EXAMPLES / train_seconds,
             }
         )
-    metrics = child.summarize(curve, TRAIN_EXAMPLES, TEST_EXAMPLES)
-    metrics["time_to_target"] = child.time_to_target(curve, spec.target_accuracy)
+    metrics = curve_metrics.summarize(curve, TRAIN_EXAMPLES, TEST_EXAMPLES)
+    metrics["time_to_target"] = curve_metrics.time_to_target(curve, spec.target_accuracy)
     metrics["peak_rss_bytes"] = 600 * 2**20
     metrics["peak_device_memory_bytes"] = None if device == "cpu" else 300 * 2**20
     metrics["device_peak_gflops"] = peak_gflops

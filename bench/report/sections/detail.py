@@ -132,8 +132,8 @@ def merged_text(rows: list[Row]) -> str:
 def warm_eval(group: Any) -> Any:
     """Evaluation examples/s over the runs' warm evaluations only: a run's cold first evaluation (its
     compilation) never counts, whatever its record's summary metric says
-    (``child.warm_eval_examples_per_sec``)."""
-    from bench.child import warm_eval_examples_per_sec
+    (``curve.warm_eval_examples_per_sec``)."""
+    from bench.curve import warm_eval_examples_per_sec
     from bench.stats import Summary
 
     values = []
