@@ -46,13 +46,17 @@ class PlainProgress:
         self.stream = stream
         self.total = 0
         self.index = 0
+        self.upper_bound = False
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, upper_bound: bool = False) -> None:
+        """``total`` processes; with a budget (``upper_bound``) the most that may run: the race decides."""
         self.total = total
+        self.upper_bound = upper_bound
 
     def run_started(self, config: RunConfig) -> None:
-        self.index += 1  # with a budget the total is the most that may run: the race decides
-        print(f"[{self.index}/{self.total}] {config.label}", file=self.stream, flush=True)
+        self.index += 1
+        of = f"of at most {self.total}" if self.upper_bound else f"of {self.total}"
+        print(f"[{self.index} {of}] {config.label}", file=self.stream, flush=True)
 
     def event(self, config: RunConfig, event: dict[str, Any]) -> None:
         if event["event"] == "epoch":
@@ -83,9 +87,9 @@ class RichProgress(PlainProgress):
         self.matrix_task = None
         self.run_task = None
 
-    def start(self, total: int) -> None:
+    def start(self, total: int, upper_bound: bool = False) -> None:
         self.bars.start()
-        self.matrix_task = self.bars.add_task("runs", total=total)
+        self.matrix_task = self.bars.add_task("runs (of at most)" if upper_bound else "runs", total=total)
 
     def run_started(self, config: RunConfig) -> None:
         self.run_task = self.bars.add_task(config.label, total=None)

@@ -134,7 +134,7 @@ def run_matrix(
                            cost_model=shard.expected_cost)  # fmt: skip
     order = "blocked" if matrix.order == "blocked" else "randomized rounds"
     if progress is not None:
-        progress.start(len(configs))
+        progress.start(len(configs), upper_bound=plan.budget_s is not None)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Ctrl-C must stop the matrix cleanly even when SIGINT was inherited as ignored (a shell starts
     # background jobs that way, and Python then installs no KeyboardInterrupt handler of its own).

@@ -282,9 +282,10 @@ def test_commit_comes_from_the_environment_in_a_tree_without_git(tmp_path, monke
 def test_a_budget_too_small_runs_the_minimum_says_so_once_and_stops(tmp_path):
     """Two cells of one contest, a budget of 0.6 s: each cell's minimum (3 processes) runs anyway, one
     line says what the minimum needs, and no fourth round starts. The order seed is recorded."""
-    result = bench("run", "--frameworks", "numpy,slow", "--models", "mlp", "--devices", "cpu", "--epochs",
-                   "1", "--seeds", "0-5", "--budget", "0.01", "--order-seed", "5", "--results", str(tmp_path),
-                   "--quiet")  # fmt: skip
+    args = ["--models", "mlp", "--devices", "cpu", "--epochs", "1", "--seeds", "0-5", "--budget", "0.01"]
+    result = bench(
+        "run", "--frameworks", "numpy,slow", *args, "--order-seed", "5", "--results", str(tmp_path)
+    )
     assert result.returncode == 0, result.stderr
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: the minimum")]
     assert len(notes) == 1 and "(3 processes of each of 2 cells) needs about" in notes[0], result.stderr
@@ -296,3 +297,6 @@ def test_a_budget_too_small_runs_the_minimum_says_so_once_and_stops(tmp_path):
     assert {r["schedule"]["sitting"]["order_seed"] for r in got} == {5}
     assert len({r["schedule"]["sitting"]["id"] for r in got}) == 1
     assert "sitting s-" in result.stderr and "(--order-seed 5)" in result.stderr
+    # progress counts against the most that may run (12 processes asked for), not a promise of 12
+    assert "[1 of at most 12] " in result.stderr and "[6 of at most 12] " in result.stderr
+    assert "[7 of at most 12] " not in result.stderr
